@@ -11,6 +11,6 @@ want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $TORCH_SPE
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-.venv/bin/pip install -q "$TORCH_SPEC" 2>&1 | grep -v "is ignored: it is neither" || true
-.venv/bin/pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored: it is neither" || true
+.venv/bin/pip install -q "$TORCH_SPEC" 2>&1 | { grep -v "is ignored: it is neither" || true; }
+.venv/bin/pip install -q -e ".[dev]" 2>&1 | { grep -v "is ignored: it is neither" || true; }
 echo "$want" > "$stamp"
