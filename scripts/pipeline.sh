@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Run the main job: the CPU default profile of the whole pipeline under `dvc repro`
+# (installs what it needs first). Extra arguments go to `dvc repro`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export DVC_NO_ANALYTICS=1 DO_NOT_TRACK=true PREFECT_SERVER_ANALYTICS_ENABLED=false
+exec .venv/bin/dvc repro "$@"
