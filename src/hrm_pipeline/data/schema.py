@@ -93,7 +93,7 @@ def format_report(failures: pl.DataFrame, df: pl.DataFrame, *, label: str) -> st
     lines = [f"{label}: validation failed ({failures.height} failure case(s))"]
     id_cols = [c for c in ("example_id", "group_id", "puzzle_id") if c in df.columns]
     for (check, column), group in failures.group_by(["check", "column"], maintain_order=True):
-        where = f" [column {column}]" if column else ""
+        where = f" [column {column}]" if column in df.columns else ""
         indices = [i for i in group["index"].to_list() if i is not None]
         lines.append(f"  - {check}{where}: {len(group)} failing")
         if indices:

@@ -1,0 +1,126 @@
+"""The ``hrm`` command: entry points only; every step is a function of :mod:`hrm_pipeline.stages`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from hrm_pipeline import __version__
+
+EXIT_INVALID_DATA = 1  # validation failed: the data is wrong, the command was right
+EXIT_USAGE = 2  # the user's input (arguments, params, paths) is wrong
+
+DATASET_CHOICES = ("sudoku", "maze", "arc")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--params", default="params.yaml", metavar="FILE", help="parameters file (default: params.yaml)"
+    )
+    parser.add_argument(
+        "-S",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter, e.g. -S sudoku.num_aug=10 (repeatable)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hrm",
+        description=(
+            "Reproducible data-to-model pipeline for the Hierarchical Reasoning Model. "
+            "Each command is one pipeline step; `dvc repro` runs them in order."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"hrm-pipeline {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser(
+        "generate",
+        help="build a dataset (generate or import, augment) into data/<name>",
+        description="Build a dataset from its params.yaml section and write it atomically to data/<name>.",
+    )
+    gen.add_argument("dataset", choices=DATASET_CHOICES)
+    _common(gen)
+
+    val = sub.add_parser(
+        "validate",
+        help="check a dataset against its schema and for train/test leakage",
+        description=(
+            "Validate data/<name> with its Pandera schema (semantic checks included) and check that no test "
+            "puzzle is equivalent to a train puzzle. Exits 1 with a report of the first failing rows."
+        ),
+    )
+    val.add_argument("dataset", choices=DATASET_CHOICES)
+    _common(val)
+
+    tr = sub.add_parser(
+        "train",
+        help="train HRM on the validated dataset named by pipeline.dataset",
+        description="Train on data/<pipeline.dataset> (refused unless it passed `hrm validate`); resumes "
+        "from the last checkpoint in runs/<dataset>.",
+    )
+    _common(tr)
+    return parser
+
+
+def _run_generate(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    out = stages.generate(params, args.dataset, progress=not args.no_progress)
+    print(f"wrote {out}")
+
+
+def _run_validate(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    report = stages.validate(params, args.dataset)
+    rows = ", ".join(f"{k} {v}" for k, v in report.rows.items())
+    print(f"{args.dataset}: valid ({rows} rows, {report.rows_per_second:,.0f} rows/s)")
+
+
+def _run_train(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    stages.train(params, progress=not args.no_progress)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
+    "generate": _run_generate,
+    "validate": _run_validate,
+    "train": _run_train,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported here so `hrm --help` stays fast (torch and pandera take seconds to import).
+    from hrm_pipeline.config import ConfigError, load_params
+    from hrm_pipeline.data.schema import ValidationFailed
+
+    try:
+        params = load_params(args.params, args.overrides)
+        COMMANDS[args.command](args, params)
+    except ConfigError as err:
+        print(f"hrm: config error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationFailed as err:
+        print(f"hrm: {err}", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    except FileNotFoundError as err:
+        print(f"hrm: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hrm: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""One adapter per pipeline step: read the config, call the work, write the files.
+
+DVC stage commands (``hrm generate ...`` in dvc.yaml) and Prefect tasks both call these functions; neither
+re-implements them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from hrm_pipeline.config import Params
+from hrm_pipeline.data.catalog import dataset_module
+from hrm_pipeline.data.schema import ValidationFailed
+from hrm_pipeline.data.storage import load_split, read_meta, write_dataset
+from hrm_pipeline.data.validate import ValidationReport, fingerprint, validate_dataset
+
+
+def generate(params: Params, name: str, *, progress: bool = True) -> Path:
+    """Build dataset ``name`` from its params section and swap it into ``data/<name>`` atomically."""
+    tables = dataset_module(name).build_tables(params.dataset_config(name), progress=progress)
+    out = params.dataset_dir(name)
+    write_dataset(tables, out)
+    return out
+
+
+def validate(params: Params, name: str) -> ValidationReport:
+    """Validate ``data/<name>``; on success write its report (with the data fingerprint), else raise."""
+    report_path = params.validation_report(name)
+    try:
+        report = validate_dataset(name, params.dataset_dir(name))
+    except ValidationFailed:
+        report_path.unlink(missing_ok=True)  # a stale "passed" report must not outlive bad data
+        raise
+    _write_json_atomic(report_path, report.to_json())
+    return report
+
+
+def require_validated(params: Params, name: str) -> None:
+    """Refuse data that has not passed validation in its current bytes."""
+    report_path = params.validation_report(name)
+    hint = f"run `hrm validate {name}`"
+    if not report_path.exists():
+        raise ValidationFailed(f"dataset {name!r} has not passed validation ({hint})")
+    report = json.loads(report_path.read_text())
+    if not report.get("passed") or report.get("fingerprint") != fingerprint(params.dataset_dir(name)):
+        raise ValidationFailed(f"dataset {name!r} changed since it was validated ({hint})")
+
+
+def train(params: Params, *, progress: bool = True):
+    """Train on the validated tables of ``pipeline.dataset``; outputs go to ``runs/<dataset>``."""
+    from hrm_pipeline.train import train as run_training
+
+    name = params.pipeline.dataset
+    require_validated(params, name)
+    data_dir = params.dataset_dir(name)
+    meta = read_meta(data_dir)
+    model_cfg = params.model_config(
+        vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers
+    )
+    train_cfg = params.train
+    if not progress:
+        train_cfg = type(train_cfg)(**{**asdict(train_cfg), "progress": False})
+    return run_training(
+        model_cfg,
+        train_cfg,
+        load_split(data_dir, "train"),
+        load_split(data_dir, "test"),
+        Path(params.paths.runs_dir) / name,
+    )
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
