@@ -10,5 +10,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """The real public puzzle data beside the project (../shared/data); absent in a user's clone."""
     if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is absent (it sits beside the project only on the team's machines and CI)")
+        pytest.skip(
+            "../shared/data is absent (it sits beside the project only on the team's machines and CI)"
+        )
     return SHARED_DATA

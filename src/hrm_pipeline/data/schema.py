@@ -60,15 +60,17 @@ def table_schema(
         "group_id": pa.Column(pl.Int64, pa.Check.ge(0)),
         "puzzle_id": pa.Column(pl.Int64, pa.Check.ge(0)),
         "example_id": pa.Column(pl.Int64, pa.Check.ge(0), unique=True),
-        "puzzle_identifier": pa.Column(
-            pl.Int32, [pa.Check.ge(0), pa.Check.lt(meta.num_puzzle_identifiers)]
-        ),
+        "puzzle_identifier": pa.Column(pl.Int32, [pa.Check.ge(0), pa.Check.lt(meta.num_puzzle_identifiers)]),
         "inputs": pa.Column(token_dtype),
         "labels": pa.Column(token_dtype),
     }
     base_checks = [
-        row_check(f"input tokens < vocab_size {meta.vocab_size}", _tokens_in_range("inputs", meta.vocab_size)),
-        row_check(f"label tokens < vocab_size {meta.vocab_size}", _tokens_in_range("labels", meta.vocab_size)),
+        row_check(
+            f"input tokens < vocab_size {meta.vocab_size}", _tokens_in_range("inputs", meta.vocab_size)
+        ),
+        row_check(
+            f"label tokens < vocab_size {meta.vocab_size}", _tokens_in_range("labels", meta.vocab_size)
+        ),
     ]
     return pa.DataFrameSchema(
         {**base, **(columns or {})},

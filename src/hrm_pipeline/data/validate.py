@@ -85,5 +85,7 @@ def check_no_leakage(name: str, train: pl.DataFrame, test: pl.DataFrame, key_fn)
         idx = leaked.arg_true().to_list()
         rows = test[idx[:REPORT_ROWS]].select("example_id", "group_id")
         lines = [f"{name}: train/test leakage: {len(idx)} test row(s) equivalent to a train row"]
-        lines += [f"      test row {i}: example_id={e}, group_id={g}" for i, (e, g) in zip(idx, rows.iter_rows())]
+        lines += [
+            f"      test row {i}: example_id={e}, group_id={g}" for i, (e, g) in zip(idx, rows.iter_rows(), strict=False)
+        ]
         raise ValidationFailed("\n".join(lines))
