@@ -85,7 +85,8 @@ def main() -> None:
         res = bench_dataset(name, cfg, warm, count)
         results.append(res)
         build = f"{res['units']:7d} {res['unit']:8s} in {res['build_s']:7.2f} s = {res['units_per_s']:9.1f}/s"
-        check = f"validate {res['rows']:8d} rows in {res['validate_s']:6.2f} s = {res['validate_rows_per_s']:10.1f}/s"
+        rate = res["validate_rows_per_s"]
+        check = f"validate {res['rows']:8d} rows in {res['validate_s']:6.2f} s = {rate:10.1f}/s"
         buckets = f" | buckets {res['extra']}" if res["extra"] else ""
         print(f"{name:7s} {build} | {check}{buckets}", flush=True)
     if args.json:
