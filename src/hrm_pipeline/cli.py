@@ -88,7 +88,15 @@ def _run_validate(args: argparse.Namespace, params) -> None:
 def _run_train(args: argparse.Namespace, params) -> None:
     from hrm_pipeline import stages
 
-    stages.train(params, progress=not args.no_progress)
+    result = stages.train(params, progress=not args.no_progress)
+    line = f"trained to step {result.steps_done}/{result.total_steps} in {result.wall_s:.0f} s"
+    if result.final_eval is not None:
+        ev = result.final_eval
+        line += (
+            f"; test ({ev.num_examples} puzzles): exact {ev.exact_accuracy:.3f}, token {ev.accuracy:.3f},"
+            f" steps {ev.mean_steps:.1f}"
+        )
+    print(line)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {

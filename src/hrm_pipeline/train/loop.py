@@ -176,14 +176,14 @@ def _train(
             }
             ckpt.save_checkpoint(ckpt_path, model, optimizers, train_state)
 
-    def run_eval() -> EvalResult:
+    def run_eval(rows: Sequence[int] | None = eval_rows) -> EvalResult:
         return evaluate(
             model,
             eval_data,
             eval_batch,
             device=device,
             precision=cfg.precision,
-            indices=eval_rows,
+            indices=rows,
             loss_type=cfg.loss_type,
             dist_info=info,
         )
@@ -272,7 +272,7 @@ def _train(
     final_eval = None
     model_path = None
     if eval_data is not None:
-        final_eval = run_eval()
+        final_eval = run_eval(None)  # periodic evals use a fixed subsample; the final one the whole split
         evals.append((step, final_eval))
         emit(step, final_eval.as_metrics())
     if info.is_main:
