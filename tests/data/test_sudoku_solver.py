@@ -8,7 +8,16 @@ import gzip
 import numpy as np
 import pytest
 
-from hrm_pipeline.data.sudoku import SHAPE_9, Shape, count_solutions, rate, solve, valid_grids
+from hrm_pipeline.data.sudoku import (
+    SHAPE_9,
+    Shape,
+    analyse,
+    count_solutions,
+    random_puzzle,
+    rate,
+    solve,
+    valid_grids,
+)
 from hrm_pipeline.data.sudoku.api import parse
 
 # A puzzle solved by singles alone (no guess needed): a full grid with a few cells blanked.
@@ -99,3 +108,19 @@ def test_general_box_shapes_solve_through_the_same_code():
     assert solve(puzzle, six) == grid and rate(puzzle, six) == 0
     with pytest.raises(ValueError):
         parse("1" * 80)
+
+
+def test_forbidding_the_known_digit_finds_the_other_solution_or_proves_uniqueness():
+    rng = np.random.default_rng(11)
+    p = random_puzzle(SHAPE_9, rng)
+    for cell in np.flatnonzero(p.puzzle)[:6]:
+        grid = p.puzzle.copy()
+        grid[cell] = 0
+        other = analyse(grid, SHAPE_9, limit=1, forbid_cell=int(cell), forbid_digit=int(p.solution[cell]))
+        # p is minimal: every clue is needed, so without it a second solution exists and differs at the cell
+        assert other.solutions == 1 and other.solution[cell] != p.solution[cell]
+        assert valid_grids(other.solution[None], SHAPE_9)[0]
+        assert ((grid == 0) | (other.solution == grid)).all()
+    full = p.solution.copy()
+    full[0] = 0
+    assert analyse(full, SHAPE_9, limit=1, forbid_cell=0, forbid_digit=int(p.solution[0])).solutions == 0

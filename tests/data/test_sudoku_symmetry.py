@@ -12,10 +12,12 @@ from hrm_pipeline.data.sudoku import (
     canonical_key,
     count_solutions,
     parse,
+    random_puzzle,
     random_transform,
     valid_grids,
 )
 from hrm_pipeline.data.sudoku.api import to_string
+from hrm_pipeline.data.sudoku.symmetry import OrbitSet, invariant_hash
 
 HARD = "........8..3...4...9..2..6.....79.......612...6.5.2.7...8...5...1.....2.4.5.....3"
 HARD_SOL = "621943758783615492594728361142879635357461289869532174238197546916354827475286913"
@@ -61,3 +63,19 @@ def test_transpose_only_for_square_boxes():
     rng = np.random.default_rng(2)
     assert not any(random_transform(Shape(2, 3), rng).transpose for _ in range(50))
     assert any(random_transform(SHAPE_9, rng).transpose for _ in range(50))
+
+
+def test_invariant_hash_is_constant_on_orbits_and_orbit_set_refuses_equivalents():
+    rng = np.random.default_rng(7)
+    for shape in (SHAPE_9, Shape(2, 3)):
+        p = random_puzzle(shape, rng).puzzle
+        orbits = OrbitSet(shape)
+        assert orbits.add(p)
+        for _ in range(10):
+            img = apply_transform(p, random_transform(shape, rng), shape)
+            assert invariant_hash(img, shape) == invariant_hash(p, shape)
+            assert not orbits.add(img)
+        other = p.copy()
+        other[np.flatnonzero(p)[0]] = 0  # one clue fewer: a different orbit
+        assert orbits.add(other) and len(orbits) == 2
+        assert orbits.keys() == {canonical_key(p, shape), canonical_key(other, shape)}

@@ -32,11 +32,18 @@ def to_string(grid: np.ndarray, blank: str = ".") -> str:
     return "".join(blank if d == 0 else str(int(d)) for d in np.asarray(grid).reshape(-1))
 
 
-def analyse(grid: np.ndarray, shape: Shape = SHAPE_9, *, limit: int = 2) -> Analysis:
-    """Search ``grid`` (digits, 0 = blank) up to ``limit`` solutions; rating counts guesses to the first."""
+def analyse(
+    grid: np.ndarray, shape: Shape = SHAPE_9, *, limit: int = 2, forbid_cell: int = -1, forbid_digit: int = 0
+) -> Analysis:
+    """Search ``grid`` (digits, 0 = blank) up to ``limit`` solutions; rating counts guesses to the first.
+
+    ``forbid_cell``/``forbid_digit``: search only solutions without that digit in that (blank) cell.
+    """
     t = tables_for(shape)
     g = np.ascontiguousarray(grid, dtype=np.int64).reshape(-1)
-    nsol, first, _total, sol = search(g, t.box_cells, t.h_perm, t.v_perm, t.n, t.br, t.bc, limit)
+    nsol, first, _total, sol = search(
+        g, t.box_cells, t.h_perm, t.v_perm, t.n, t.br, t.bc, limit, False, True, forbid_cell, forbid_digit
+    )
     return Analysis(int(nsol), int(first), sol)
 
 

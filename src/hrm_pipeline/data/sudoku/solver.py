@@ -366,8 +366,24 @@ def _choose(s, n, br, bc, hc, vc, o_hc, o_vc, low_four):
 
 
 @nb.njit(cache=True)
-def search(grid, box_cells, h_perm, v_perm, n, br, bc, limit, rebranch=False, low_four=True):
+def search(
+    grid,
+    box_cells,
+    h_perm,
+    v_perm,
+    n,
+    br,
+    bc,
+    limit,
+    rebranch=False,
+    low_four=True,
+    forbid_cell=-1,
+    forbid_digit=0,
+):
     """DFS in tdoku's order. grid: int array of n*n digits (0 = blank).
+
+    ``forbid_cell``/``forbid_digit`` (a blank cell) remove one candidate first: the generator asks "is there a
+    solution other than the known one?" as one satisfiability search (every other solution differs there).
 
     Returns (solutions found up to limit, guesses until the first solution (or all guesses if none),
     total guesses, first solution as digits).
@@ -395,6 +411,10 @@ def search(grid, box_cells, h_perm, v_perm, n, br, bc, limit, rebranch=False, lo
             if not (s[c] >> (d - 1)) & 1:
                 return 0, 0, 0, solution
             s[c] = 1 << (d - 1)
+    if forbid_cell >= 0:
+        s[forbid_cell] &= ~(1 << (forbid_digit - 1))
+        if s[forbid_cell] == 0:
+            return 0, 0, 0, solution
     flags[0, 0] = -1
     flags[0, 1] = -1
     top = 1
