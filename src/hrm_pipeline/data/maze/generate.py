@@ -30,6 +30,7 @@ from hrm_pipeline.data.maze.grid import (
     WALL,
     _bfs,
     canonical_layouts,
+    neighbour,
 )
 
 # Layouts drawn per screening call: large enough to amortise the numba call, small enough that a split of a
@@ -72,25 +73,9 @@ def _screen_kernel(walls: np.ndarray, size: int, min_moves: int, bound: np.ndarr
             while head < tail:
                 cell = queue[head]
                 head += 1
-                r, c = cell // size, cell % size
                 for k in range(4):
-                    if k == 0:
-                        if r + 1 >= size:
-                            continue
-                        nxt = cell + size
-                    elif k == 1:
-                        if c == 0:
-                            continue
-                        nxt = cell - 1
-                    elif k == 2:
-                        if c + 1 >= size:
-                            continue
-                        nxt = cell + 1
-                    else:
-                        if r == 0:
-                            continue
-                        nxt = cell - size
-                    if passable[nxt] and comp[nxt] < 0:
+                    nxt = neighbour(cell, k, size)
+                    if nxt >= 0 and passable[nxt] and comp[nxt] < 0:
                         comp[nxt] = seed
                         queue[tail] = nxt
                         tail += 1

@@ -58,6 +58,20 @@ def decode(tokens: np.ndarray) -> list[str]:
     return [row.tobytes().decode() for row in _DECODE[safe]]
 
 
+@numba.njit(cache=True, inline="always")
+def neighbour(cell: int, k: int, size: int) -> int:
+    """The k-th neighbour of ``cell`` in the official tie-break order (row+1), (col-1), (col+1), (row-1);
+    -1 off the grid."""
+    r, c = cell // size, cell % size
+    if k == 0:
+        return cell + size if r + 1 < size else -1
+    if k == 1:
+        return cell - 1 if c > 0 else -1
+    if k == 2:
+        return cell + 1 if c + 1 < size else -1
+    return cell - size if r > 0 else -1
+
+
 @numba.njit(cache=True)
 def _bfs(passable: np.ndarray, size: int, src: int, dist: np.ndarray, queue: np.ndarray) -> int:
     """Fill ``dist`` with 4-neighbour BFS distances from ``src`` over passable cells.
@@ -71,26 +85,10 @@ def _bfs(passable: np.ndarray, size: int, src: int, dist: np.ndarray, queue: np.
     while head < tail:
         cell = queue[head]
         head += 1
-        r, c = cell // size, cell % size
         d = dist[cell] + 1
         for k in range(4):
-            if k == 0:
-                if r + 1 >= size:
-                    continue
-                nxt = cell + size
-            elif k == 1:
-                if c == 0:
-                    continue
-                nxt = cell - 1
-            elif k == 2:
-                if c + 1 >= size:
-                    continue
-                nxt = cell + 1
-            else:
-                if r == 0:
-                    continue
-                nxt = cell - size
-            if passable[nxt] and dist[nxt] == UNREACHED:
+            nxt = neighbour(cell, k, size)
+            if nxt >= 0 and passable[nxt] and dist[nxt] == UNREACHED:
                 dist[nxt] = d
                 queue[tail] = nxt
                 tail += 1
@@ -137,17 +135,12 @@ def _label_kernel(inputs: np.ndarray, size: int, labels: np.ndarray, status: np.
             continue
         cell = start
         while cell != goal:
-            r, c = cell // size, cell % size
             want = dist[cell] - 1
-            # Official neighbour order: (row+1), (col-1), (col+1), (row-1).
-            if r + 1 < size and dist[cell + size] == want:
-                cell = cell + size
-            elif c > 0 and dist[cell - 1] == want:
-                cell = cell - 1
-            elif c + 1 < size and dist[cell + 1] == want:
-                cell = cell + 1
-            else:
-                cell = cell - size
+            for k in range(4):  # the first neighbour one step closer, in the official order
+                nxt = neighbour(cell, k, size)
+                if nxt >= 0 and dist[nxt] == want:
+                    cell = nxt
+                    break
             if cell != goal:
                 labels[b, cell] = PATH
 
