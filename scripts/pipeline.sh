@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DVC_NO_ANALYTICS=1 DO_NOT_TRACK=true PREFECT_SERVER_ANALYTICS_ENABLED=false
-exec .venv/bin/dvc repro "$@"
+export PATH="$PWD/.venv/bin:$PATH"  # the stages call `hrm`
+exec dvc repro "$@"
