@@ -16,6 +16,24 @@ from hrm_pipeline.model.sparse_embedding import PuzzleEmbedding
 DEFAULT_BETAS = (0.9, 0.95)
 
 
+def _check_lr_wd(lr: float, weight_decay: float) -> None:
+    if lr < 0 or weight_decay < 0:
+        raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
+
+
+def _record_base_lr(opt: torch.optim.Optimizer) -> None:
+    """Schedulers set ``lr = base_lr * factor``; keep the configured lr beside it."""
+    for group in opt.param_groups:
+        group.setdefault("base_lr", group["lr"])
+
+
+def _run_closure(closure):
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 class AdamAtan2(torch.optim.Optimizer):
     """Adam with update atan2(m_hat, sqrt(v_hat)) instead of m_hat / (sqrt(v_hat) + eps).
 
@@ -29,20 +47,15 @@ class AdamAtan2(torch.optim.Optimizer):
         betas: tuple[float, float] = DEFAULT_BETAS,
         weight_decay: float = 0.0,
     ) -> None:
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
+        _check_lr_wd(lr, weight_decay)
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay})
-        for group in self.param_groups:
-            group.setdefault("base_lr", group["lr"])
+        _record_base_lr(self)
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _run_closure(closure)
         for group in self.param_groups:
             lr, wd = group["lr"], group["weight_decay"]
             beta1, beta2 = group["betas"]
@@ -75,19 +88,14 @@ class SparseSignSGD(torch.optim.Optimizer):
     """
 
     def __init__(self, embedding: PuzzleEmbedding, lr: float = 1e-4, weight_decay: float = 0.0) -> None:
-        if lr < 0 or weight_decay < 0:
-            raise ValueError(f"lr and weight_decay must be >= 0, got lr={lr}, weight_decay={weight_decay}")
+        _check_lr_wd(lr, weight_decay)
         self.embedding = embedding
         super().__init__([embedding.weight], {"lr": lr, "weight_decay": weight_decay})
-        for group in self.param_groups:
-            group.setdefault("base_lr", group["lr"])
+        _record_base_lr(self)
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _run_closure(closure)
         pending = self.embedding.pop_pending_grads()
         if pending is None:
             return loss
