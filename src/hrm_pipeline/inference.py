@@ -1,8 +1,8 @@
-"""Running a trained HRM on token arrays: the one inference path that evaluation, the registry and `hrm solve` share.
+"""Running a trained HRM on token arrays: the one inference path of evaluation, the registry and `hrm solve`.
 
-A :class:`Predictor` wraps a ``model.pt`` (or ``checkpoint.pt``) and runs ACT segments itself rather than through
-``HRM.forward``: the wrapper there resets a row once it reaches the trained ``halt_max_steps``, while inference-time
-scaling needs to run further, and `hrm solve` wants each row to stop where its Q-head says halt.
+A :class:`Predictor` wraps a ``model.pt`` (or ``checkpoint.pt``) and runs ACT segments itself rather than
+through ``HRM.forward``: the wrapper there resets a row once it reaches the trained ``halt_max_steps``, while
+inference-time scaling needs to run further, and `hrm solve` stops each row where its Q-head says halt.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Predictor:
         batch_size: int = 256,
         return_states: bool = False,
     ) -> Prediction:
-        """Predict answers for ``inputs`` (N, seq_len) tokens; ``max_steps`` defaults to the trained budget."""
+        """Answers for ``inputs`` (N, seq_len) tokens; ``max_steps`` defaults to the trained budget."""
         if halt not in HALT_MODES:
             raise ValueError(f"halt must be one of {HALT_MODES}, got {halt!r}")
         cfg = self.config
