@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here so `hrm --help` stays fast (torch and pandera take seconds to import).
     from hrm_pipeline.config import ConfigError, load_params
     from hrm_pipeline.data.schema import ValidationFailed
+    from hrm_pipeline.errors import InputError
 
     try:
         params = load_params(args.params, args.overrides)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationFailed as err:
         print(f"hrm: {err}", file=sys.stderr)
         return EXIT_INVALID_DATA
-    except FileNotFoundError as err:
+    except (InputError, FileNotFoundError) as err:
         print(f"hrm: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
