@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
         "from the last checkpoint in runs/<dataset>.",
     )
     _common(tr)
+
+    prof = sub.add_parser(
+        "profile",
+        help="switch to a recipe in profiles/ (e.g. paper-sudoku): print dvc exp run args or --write",
+        description="Print a profile's keys as `-S key=value` arguments for "
+        "`dvc exp run $(hrm profile NAME)`, "
+        "or merge them into params.yaml with --write. The result is type-checked first.",
+    )
+    prof.add_argument("profile", metavar="NAME", help="a profile in profiles/ (or a YAML file path)")
+    prof.add_argument("--write", action="store_true", help="merge the profile into the params file")
+    prof.add_argument(
+        "--params", default="params.yaml", metavar="FILE", help="parameters file (default: params.yaml)"
+    )
     return parser
 
 
@@ -99,10 +112,24 @@ def _run_train(args: argparse.Namespace, params) -> None:
     print(line)
 
 
+def _run_profile(args: argparse.Namespace, params) -> None:
+    from pathlib import Path
+
+    from hrm_pipeline import profiles
+
+    path = profiles.profile_path(args.profile)
+    if args.write:
+        profiles.write_profile(Path(args.params), path)
+        print(f"merged {path} into {args.params}")
+    else:
+        print(" ".join(f"-S {o}" for o in profiles.check_profile(Path(args.params), path)))
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
     "generate": _run_generate,
     "validate": _run_validate,
     "train": _run_train,
+    "profile": _run_profile,
 }
 
 
@@ -114,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from hrm_pipeline.errors import InputError
 
     try:
-        params = load_params(args.params, args.overrides)
+        params = load_params(args.params, getattr(args, "overrides", []))
         COMMANDS[args.command](args, params)
     except ConfigError as err:
         print(f"hrm: config error: {err}", file=sys.stderr)

@@ -1,0 +1,64 @@
+"""Profiles switch the pipeline to a paper recipe in one step, checked against the typed schema."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hrm_pipeline.config import ConfigError, load_params
+from hrm_pipeline.profiles import check_profile, profile_path, write_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
+def test_each_profile_gives_the_paper_model_and_recipe(path):
+    params = load_params(ROOT / "params.yaml", check_profile(ROOT / "params.yaml", path))
+    cfg = params.model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    assert (cfg.hidden_size, cfg.H_layers, cfg.L_layers, cfg.halt_max_steps) == (512, 4, 4, 16)
+    assert params.train.global_batch_size == 768 and params.train.lr == pytest.approx(1e-4)
+    assert params.train.precision == "bf16"
+    assert params.pipeline.dataset == path.stem.removeprefix("paper-")
+
+
+def test_write_merges_into_params_and_keeps_other_keys(tmp_path):
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    before = load_params(params_file)
+    write_profile(params_file, ROOT / "profiles" / "paper-maze.yaml")
+    after = load_params(params_file)
+    assert after.pipeline.dataset == "maze" and after.model.hidden_size == 512
+    assert after.sudoku == before.sudoku  # untouched sections survive
+
+
+def test_a_bad_profile_is_refused_and_params_left_alone(tmp_path):
+    params_file = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params_file)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: fast\n")
+    with pytest.raises(ConfigError, match="train.lr"):
+        write_profile(params_file, bad)
+    assert params_file.read_bytes() == (ROOT / "params.yaml").read_bytes()
+
+
+def test_cli_prints_dvc_args_and_names_unknown_profiles(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "hrm_pipeline.cli", "profile", "paper-sudoku"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0
+    assert "-S model.hidden_size=512" in out.stdout and "-S sudoku.bucket_edges=[0,1,3," in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "hrm_pipeline.cli", "profile", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("hrm: no profile 'nope'")
+    assert "Traceback" not in bad.stderr
+    assert profile_path("paper-arc", ROOT / "profiles").name == "paper-arc.yaml"
