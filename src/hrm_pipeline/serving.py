@@ -1,0 +1,215 @@
+"""A trained HRM as an MLflow pyfunc model: puzzle text in, checked solution out.
+
+The registry logs :class:`HRMPuzzleModel` with the artifacts of :func:`model_artifacts`; ``mlflow models
+serve`` answers REST calls with it, and `hrm solve` reaches the same object through
+``mlflow.pyfunc.load_model(uri).unwrap_python_model()`` (or :meth:`HRMPuzzleModel.from_files` for a local
+checkpoint), so the command line and the server share one code path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from hrm_pipeline.data.storage import DatasetMeta, read_meta, read_split
+from hrm_pipeline.errors import InputError
+from hrm_pipeline.puzzles import Answer, Codec, Puzzle, codec_for
+
+HALT_DEFAULT = "q"  # a user's puzzle stops where the Q-head says halt (inference.HALT_MODES)
+BATCH_SIZE = 64  # rows per forward: small enough for a CPU request, and one progress tick per batch
+ARC_TASKS_FILE = "arc_tasks.json"
+INPUT_COLUMN = "puzzle"
+OUTPUT_COLUMNS = ("solution", "steps", "valid")
+
+
+class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
+    """Solves puzzles of the family the model was trained on (from the ``meta`` artifact).
+
+    Artifacts: ``model`` (model.pt), ``meta`` (the dataset's metadata.json), optional ``arc_tasks`` (task
+    id -> puzzle identifier, for ARC models; see :func:`model_artifacts`).
+    """
+
+    def __init__(self) -> None:
+        self.predictor = None
+        self.codec: Codec | None = None
+        self.meta: DatasetMeta | None = None
+
+    # -- loading --------------------------------------------------------------------------------------------
+
+    def load_context(self, context) -> None:
+        arts = context.artifacts
+        self._load(arts["model"], arts["meta"], arts.get("arc_tasks"))
+
+    @classmethod
+    def from_files(
+        cls, model_path: str | Path, meta_path: str | Path, arc_tasks_path: str | Path | None = None
+    ) -> HRMPuzzleModel:
+        """The model of a local ``model.pt`` / ``checkpoint.pt`` and its dataset's ``metadata.json``."""
+        obj = cls()
+        obj._load(model_path, meta_path, arc_tasks_path)
+        return obj
+
+    def _load(self, model_path, meta_path, arc_tasks_path) -> None:
+        from hrm_pipeline.inference import Predictor  # torch import deferred to load time
+
+        model_path, meta_path = Path(model_path), Path(meta_path)
+        if not model_path.is_file():
+            raise InputError(f"no model file at {model_path}")
+        if not meta_path.is_file():
+            raise InputError(f"no dataset metadata at {meta_path}")
+        try:
+            self.meta = DatasetMeta.from_json(json.loads(meta_path.read_text()))
+        except (json.JSONDecodeError, KeyError) as err:
+            raise InputError(f"{meta_path} is not a dataset metadata.json ({err})") from None
+        identifiers = json.loads(Path(arc_tasks_path).read_text()) if arc_tasks_path else None
+        self.codec = codec_for(self.meta, identifiers)
+        device = os.environ.get("HRM_DEVICE") or ("cuda" if _cuda_available() else "cpu")
+        try:
+            self.predictor = Predictor.from_file(model_path, device=device)
+        except Exception as err:  # torch.load / state-dict errors: a wrong or damaged file
+            raise InputError(f"cannot load model {model_path}: {str(err).splitlines()[0]}") from None
+        cfg = self.predictor.config
+        if (cfg.seq_len, cfg.vocab_size) != (self.meta.seq_len, self.meta.vocab_size):
+            raise InputError(
+                f"model ({cfg.seq_len} tokens, vocab {cfg.vocab_size}) does not fit the {self.meta.dataset} "
+                f"data of {meta_path} ({self.meta.seq_len} tokens, vocab {self.meta.vocab_size})"
+            )
+
+    @property
+    def family(self) -> str:
+        return self.meta.dataset if self.meta else ""
+
+    @property
+    def trained_steps(self) -> int:
+        return int(self.predictor.config.halt_max_steps)
+
+    # -- solving --------------------------------------------------------------------------------------------
+
+    def parse(self, text: str, *, task_id: str = "") -> list[Puzzle]:
+        """The puzzles in one user text (InputError when malformed)."""
+        if self.family == "arc":
+            return self.codec.parse(text, task_id=task_id)
+        return self.codec.parse(text)
+
+    def solve(
+        self,
+        puzzles: list[Puzzle],
+        *,
+        max_steps: int | None = None,
+        halt: str = HALT_DEFAULT,
+        progress: bool = False,
+    ) -> list[Answer]:
+        """Run the model on parsed puzzles; every answer is checked by the dataset's solver / labeller."""
+        if max_steps is not None and max_steps < 1:
+            raise InputError(f"max steps must be at least 1, got {max_steps}")
+        answers: list[Answer] = []
+        bar = tqdm(total=len(puzzles), desc="solving", unit="puzzle", disable=not progress)
+        for start in range(0, len(puzzles), BATCH_SIZE):
+            chunk = puzzles[start : start + BATCH_SIZE]
+            pred = self.predictor.predict(
+                np.stack([p.inputs for p in chunk]),
+                np.array([p.puzzle_identifier for p in chunk], dtype=np.int64),
+                max_steps=max_steps,
+                halt=halt,
+                batch_size=BATCH_SIZE,
+            )
+            answers += [self.codec.answer(p, pred.tokens[i], pred.steps[i]) for i, p in enumerate(chunk)]
+            bar.update(len(chunk))
+        bar.close()
+        return answers
+
+    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """One row per puzzle text (column ``puzzle``) -> columns ``solution``, ``steps``, ``valid``.
+
+        Params: ``max_steps`` (0 or absent: the trained budget), ``halt`` ("q" or "max"). A row holding
+        several puzzles (an ARC task's test inputs) answers with their joined solutions, the most steps and
+        ``valid`` only when all are valid (an unknown ARC answer counts as not valid).
+        """
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        params = params or {}
+        max_steps = int(params.get("max_steps") or 0) or None
+        halt = str(params.get("halt") or HALT_DEFAULT)
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        if INPUT_COLUMN not in frame.columns:
+            raise MlflowException(f"input needs a {INPUT_COLUMN!r} column", INVALID_PARAMETER_VALUE)
+        try:
+            per_row = [self.parse(str(text)) for text in frame[INPUT_COLUMN]]
+            flat = [p for row in per_row for p in row]
+            answers = iter(self.solve(flat, max_steps=max_steps, halt=halt))
+        except (InputError, ValueError) as err:  # bad puzzles or params are the caller's, not a crash
+            raise MlflowException(str(err), INVALID_PARAMETER_VALUE) from None
+        rows = []
+        for row in per_row:
+            got = [next(answers) for _ in row]
+            rows.append(
+                {
+                    "solution": got[0].text if len(got) == 1 else self.codec.join([a.text for a in got]),
+                    "steps": max(a.steps for a in got),
+                    "valid": all(bool(a.valid) for a in got),
+                }
+            )
+        return pd.DataFrame(rows, columns=list(OUTPUT_COLUMNS)).astype({"steps": "int64", "valid": "bool"})
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# ---- what the registry logs ------------------------------------------------------------------------------
+
+
+def arc_task_identifiers(data_dir: str | Path) -> dict[str, int]:
+    """Task id -> puzzle identifier of the task's un-augmented variant, from an ARC dataset's train table."""
+    df = read_split(Path(data_dir), "train")
+    rows = df.filter(df["variant"] == 0).select("task_id", "puzzle_identifier").unique("task_id")
+    return {str(t): int(i) for t, i in zip(rows["task_id"], rows["puzzle_identifier"], strict=True)}
+
+
+def model_artifacts(model_path: str | Path, data_dir: str | Path, work_dir: str | Path) -> dict[str, str]:
+    """The pyfunc artifacts of a trained model: ``model`` and ``meta``, plus ``arc_tasks`` for an ARC model
+    (written into ``work_dir``, which must outlive the logging call)."""
+    data_dir = Path(data_dir)
+    arts = {"model": str(model_path), "meta": str(data_dir / "metadata.json")}
+    if read_meta(data_dir).dataset == "arc":
+        path = Path(work_dir) / ARC_TASKS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(arc_task_identifiers(data_dir), fh)
+        os.replace(tmp, path)
+        arts["arc_tasks"] = str(path)
+    return arts
+
+
+def signature():
+    """Input ``puzzle`` (string) -> ``solution`` (string), ``steps`` (long), ``valid`` (bool); params
+    ``max_steps`` (0 = the trained budget) and ``halt``."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("string", INPUT_COLUMN)]),
+        outputs=Schema(
+            [ColSpec("string", "solution"), ColSpec("long", "steps"), ColSpec("boolean", "valid")]
+        ),
+        params=ParamSchema([ParamSpec("max_steps", "long", 0), ParamSpec("halt", "string", HALT_DEFAULT)]),
+    )
+
+
+def input_example(meta: DatasetMeta) -> pd.DataFrame | None:
+    """A one-row input for the logged model's page: an all-blank sudoku; None for other families."""
+    if meta.dataset == "sudoku":
+        return pd.DataFrame({INPUT_COLUMN: ["." * meta.seq_len]})
+    return None
