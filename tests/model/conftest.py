@@ -1,45 +1,12 @@
-"""Shared fixtures for the model tests: a tiny HRM and random puzzle batches."""
+"""Fixtures for the model tests (the plain helpers are in tests/helpers/model.py)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
+from helpers.model import tiny_config
 
-from hrm_pipeline.model import HRM, HRMConfig
-
-TINY = dict(
-    vocab_size=11,
-    seq_len=16,
-    num_puzzle_identifiers=6,
-    hidden_size=32,
-    num_heads=2,
-    H_layers=1,
-    L_layers=1,
-    halt_max_steps=4,
-)
-
-
-def tiny_config(**overrides) -> HRMConfig:
-    return HRMConfig(**{**TINY, **overrides})
-
-
-def make_batch(cfg: HRMConfig, size: int, seed: int) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return {
-        "inputs": torch.randint(0, cfg.vocab_size, (size, cfg.seq_len), generator=g),
-        "labels": torch.randint(0, cfg.vocab_size, (size, cfg.seq_len), generator=g),
-        "puzzle_identifiers": torch.randint(0, cfg.num_puzzle_identifiers, (size,), generator=g),
-    }
-
-
-def make_model(cfg: HRMConfig, seed: int = 0) -> HRM:
-    return HRM(cfg, generator=torch.Generator().manual_seed(seed))
-
-
-def with_cycles(cfg: HRMConfig, h: int, l_cycles: int) -> HRMConfig:
-    return dataclasses.replace(cfg, H_cycles=h, L_cycles=l_cycles)
+from hrm_pipeline.model import HRMConfig
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-from conftest import make_batch, make_model, tiny_config
+from helpers.model import make_batch, make_model, tiny_config
 
 from hrm_pipeline.model import HRM, HRMConfig
 from hrm_pipeline.model.hrm import Carry

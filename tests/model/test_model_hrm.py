@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from conftest import make_batch, make_model, tiny_config, with_cycles
+from helpers.model import make_batch, make_model, tiny_config, with_cycles
 
 from hrm_pipeline.model import HRM, HRMConfig, compute_loss
 from hrm_pipeline.model.hrm import Carry

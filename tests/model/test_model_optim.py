@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from conftest import make_batch, make_model, tiny_config
+from helpers.model import make_batch, make_model, tiny_config
 
 from hrm_pipeline.model import AdamAtan2, SparseSignSGD, build_optimizers, compute_loss
 from hrm_pipeline.model.sparse_embedding import PuzzleEmbedding

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers.train import short_train_config
 
 from hrm_pipeline.train import TrainConfig, train
 from hrm_pipeline.train import checkpoint as ckpt
@@ -14,23 +15,7 @@ class Killed(Exception):
 
 
 def _cfg(**overrides) -> TrainConfig:
-    fields = dict(
-        global_batch_size=16,
-        lr=3e-3,
-        lr_warmup_steps=2,
-        lr_min_ratio=0.1,
-        weight_decay=0.1,
-        epochs=1000,
-        max_steps=STEPS,
-        eval_interval=0,
-        checkpoint_interval=3,
-        log_interval=1,
-        progress=False,
-        seed=11,
-        num_threads=1,  # tiny model: extra threads only spin on a loaded CPU
-    )
-    fields.update(overrides)
-    return TrainConfig(**fields)
+    return short_train_config(**{"max_steps": STEPS, **overrides})
 
 
 def test_a_killed_and_resumed_run_reproduces_the_uninterrupted_losses_bitwise(toy_data, tmp_path, tiny_cfg):

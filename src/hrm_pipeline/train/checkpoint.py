@@ -1,12 +1,21 @@
-"""Checkpoints: model + optimisers + training state, written atomically, loadable with ``weights_only=True``.
+"""Checkpoints: model + optimisers + training state; atomic, verified on load, ``weights_only=True``.
 
 Everything stored is tensors or plain Python values (RNG states as uint8 tensors, the sampler as ints), so the
 safe unpickler suffices. Model weights are always saved without torch.compile's ``_orig_mod.`` prefix, and
 loading strips it too, so checkpoints from elsewhere load into an uncompiled model.
+
+Integrity: every checkpoint and model file carries a SHA-256 of its own content (``"sha256"``, see
+:func:`payload_digest`). The digest lives inside the file, not in a sidecar, so a checkpoint stays one file
+that one rename publishes (a kill can never leave a file and its hash out of step) and still loads with the
+safe unpickler. torch.load alone does not notice a flipped byte inside tensor data; the digest does. Saving
+keeps the previous checkpoint as ``checkpoint.prev.pt``; :func:`load_latest` falls back to it when the newest
+one is truncated or corrupt.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -15,10 +24,21 @@ from typing import Any
 import torch
 from torch import nn
 
+from hrm_pipeline.errors import InputError
+
 COMPILE_PREFIX = "_orig_mod."
 CHECKPOINT_NAME = "checkpoint.pt"  # the latest resumable state (model + optimisers + training state)
 MODEL_NAME = "model.pt"  # final weights + configs, what evaluation and the registry read
-FORMAT_VERSION = 1
+PREVIOUS_SUFFIX = ".prev"  # checkpoint.pt -> checkpoint.prev.pt: the fallback when the newest is damaged
+CORRUPT_SUFFIX = ".corrupt"  # a damaged checkpoint is renamed aside (kept for inspection, never loaded again)
+DIGEST_KEY = "sha256"
+FORMAT_VERSION = 2  # 2: content digest inside the file; 1 (no digest) still loads, unverified
+
+log = logging.getLogger(__name__)
+
+
+class CorruptCheckpoint(InputError):
+    """A checkpoint or model file that cannot be read or whose content does not match its digest."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -30,9 +50,39 @@ def strip_compile_prefix(state_dict: dict[str, Any]) -> dict[str, Any]:
     return {k.removeprefix(COMPILE_PREFIX): v for k, v in state_dict.items()}
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file beside ``path``, fsync, then rename over it: never a half-written file."""
-    path = Path(path)
+def _hash_into(h: Any, obj: Any) -> None:
+    # A canonical walk (dict keys sorted, tensors as dtype + shape + raw bytes) rather than a hash of the file
+    # bytes: the digest must be computable before the file exists so it can be stored inside it.
+    if isinstance(obj, torch.Tensor):
+        flat = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{flat.dtype}{tuple(obj.shape)}:".encode())
+        h.update(flat.view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}:".encode())
+        for key in sorted(obj, key=repr):
+            _hash_into(h, key)
+            _hash_into(h, obj[key])
+    elif isinstance(obj, list | tuple):  # the safe unpickler may give back a list for a tuple
+        h.update(f"L{len(obj)}:".encode())
+        for item in obj:
+            _hash_into(h, item)
+    else:
+        h.update(f"V{obj!r};".encode())
+
+
+def payload_digest(obj: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's content, its own ``"sha256"`` entry excluded."""
+    h = hashlib.sha256()
+    _hash_into(h, {k: v for k, v in obj.items() if k != DIGEST_KEY})
+    return h.hexdigest()
+
+
+def with_digest(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, DIGEST_KEY: payload_digest(obj)}
+
+
+def _write_temp(obj: Any, path: Path) -> Path:
+    """torch.save into a fsynced temp file beside ``path``; the caller renames it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -40,14 +90,79 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
             torch.save(obj, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a power cut after return must not undo them)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save to a temp file beside ``path``, fsync, then rename over it: never a half-written file."""
+    path = Path(path)
+    tmp = _write_temp(obj, path)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def previous_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.stem}{PREVIOUS_SUFFIX}{path.suffix}")
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temp files a killed save left behind (they would otherwise pile up in the DVC output)."""
+    for name in (CHECKPOINT_NAME, MODEL_NAME):
+        for stale in Path(folder).glob(f".{name}.*.tmp"):
+            stale.unlink(missing_ok=True)
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Load with the safe unpickler; a file with a digest is verified against it.
+
+    Raises CorruptCheckpoint for an unreadable (e.g. truncated) file or a digest mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncation and garbage surface as RuntimeError, EOFError, UnpicklingError...
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise CorruptCheckpoint(f"{path} is unreadable ({first})") from err
+    if isinstance(obj, dict) and DIGEST_KEY in obj and payload_digest(obj) != obj[DIGEST_KEY]:
+        raise CorruptCheckpoint(f"{path} does not match its sha256 digest: the file is corrupt")
+    return obj
+
+
+def load_latest(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path] | None:
+    """The newest intact checkpoint among ``path`` and its previous copy, with the file it came from.
+
+    A damaged file is logged and renamed aside (``*.corrupt``) so later saves never rotate it into the
+    fallback slot. None when no intact checkpoint exists (a fresh start).
+    """
+    for candidate in (Path(path), previous_path(path)):
+        if not candidate.exists():
+            continue
+        try:
+            return load(candidate, map_location=map_location), candidate
+        except CorruptCheckpoint as err:
+            aside = candidate.with_name(candidate.name + CORRUPT_SUFFIX)
+            os.replace(candidate, aside)
+            log.warning("%s; moved it to %s and trying the previous checkpoint", err, aside.name)
+    return None
 
 
 def save_checkpoint(
@@ -56,15 +171,29 @@ def save_checkpoint(
     optimizers: list[torch.optim.Optimizer],
     train_state: dict[str, Any],
 ) -> None:
-    atomic_torch_save(
+    """Write a verified checkpoint at ``path``; the one it replaces stays as ``previous_path(path)``.
+
+    Publication is two renames (current -> previous, new -> current). A kill between them leaves no
+    ``path`` but an intact previous one, which :func:`load_latest` then uses.
+    """
+    path = Path(path)
+    payload = with_digest(
         {
             "format_version": FORMAT_VERSION,
             "model": strip_compile_prefix(unwrap(model).state_dict()),
             "optimizers": [opt.state_dict() for opt in optimizers],
             "train_state": train_state,
-        },
-        path,
+        }
     )
+    tmp = _write_temp(payload, path)
+    try:
+        if path.exists():
+            os.replace(path, previous_path(path))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
 
 
 def restore_checkpoint(

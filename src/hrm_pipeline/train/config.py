@@ -41,8 +41,15 @@ class TrainConfig:
     eval_max_examples: int = 0  # periodic eval on a fixed seeded subsample; 0 = all
     eval_batch_size: int = 0  # rows per eval batch; 0 = the per-rank training batch
     checkpoint_interval: int = 2000  # steps; 0 = only at the end
-    log_interval: int = 10  # steps between host fetches of metrics (GPU: the only syncs in the loop)
+    log_interval: int = 10  # steps between host fetches of metrics (GPU: the only other syncs in the loop)
     progress: bool = True
+    # Non-finite guard: a step whose loss or gradient is NaN/inf is skipped (no update, counted); after
+    # nonfinite_patience skips in a row the run goes back to its last good checkpoint with the lr scaled by
+    # nonfinite_lr_factor, at most nonfinite_max_restores times before it stops with an error.
+    # 0 patience = guard off (it costs one host sync per step, which a GPU run may want to avoid).
+    nonfinite_patience: int = 3
+    nonfinite_lr_factor: float = 0.5
+    nonfinite_max_restores: int = 3
 
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
@@ -51,3 +58,7 @@ class TrainConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.global_batch_size <= 0 or self.grad_accum_steps <= 0:
             raise ValueError("global_batch_size and grad_accum_steps must be positive")
+        if self.nonfinite_patience < 0 or self.nonfinite_max_restores < 0:
+            raise ValueError("nonfinite_patience and nonfinite_max_restores must be >= 0")
+        if not 0.0 < self.nonfinite_lr_factor < 1.0:
+            raise ValueError(f"nonfinite_lr_factor must be in (0, 1), got {self.nonfinite_lr_factor}")

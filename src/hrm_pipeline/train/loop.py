@@ -7,11 +7,17 @@ micro-batch slice keeps its own carry; under ``torchrun`` each rank keeps the ca
 NOTE on resume: the carry (z_H, z_L: B x (P+S) x D floats, ~1.4 GB at batch 768 on 900-token ARC) is not
 saved. Instead every checkpoint step also resets the carry, in interrupted and uninterrupted runs alike, so a
 resumed run repeats the uninterrupted one exactly. The cost is that rows in flight at a checkpoint are dropped
-from training (at most halt_max_steps segments of one batch per checkpoint interval).
+from training (at most halt_max_steps segments of one batch per checkpoint interval). Resume reads the newest
+intact checkpoint (a truncated or corrupt one is set aside and the previous one used, see checkpoint.py).
+
+Non-finite guard (TrainConfig.nonfinite_*): a step with a NaN/inf loss or gradient makes no update and drops
+the carries (their states may be NaN). Checkpoints are only written after a good step, so "the last good
+checkpoint" is simply the newest intact one; a fresh run writes one at step 0 so there always is one.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +55,12 @@ _SUM_KEYS = (
 )
 _LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
 _EXPLORATION_SEED_OFFSET = 1  # the exploration stream differs from the init stream of the same seed
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """Non-finite losses/gradients persisted through every allowed restore with a lowered lr."""
 
 
 @dataclass
@@ -156,13 +168,29 @@ def _train(
 
     step = 0
     ckpt_path = out_dir / ckpt.CHECKPOINT_NAME
-    if resume and ckpt_path.exists():
-        state = ckpt.restore_checkpoint(ckpt.load(ckpt_path, map_location=device), model, optimizers)
+    guard = cfg.nonfinite_patience > 0
+    # Survives restores and resumes: lr multiplier, skipped steps, restores (see the module docstring).
+    nonfinite = {"lr_scale": 1.0, "skipped": 0, "restores": 0}
+
+    def restore_latest() -> tuple[int, Path] | None:
+        found = ckpt.load_latest(ckpt_path, map_location=device)
+        if found is None:
+            return None
+        obj, source = found
+        state = ckpt.restore_checkpoint(obj, model, optimizers)
         if state["model_config"] != asdict(model_cfg):
-            raise ValueError(f"{ckpt_path} was trained with a different model config; use a new out_dir")
-        step = int(state["step"])
+            raise ValueError(f"{source} was trained with a different model config; use a new out_dir")
         sampler.load_state_dict(state["sampler"])
         ckpt.set_rng_state(state["rng"], exploration)
+        nonfinite.update(state.get("nonfinite", {}))
+        return int(state["step"]), source
+
+    if info.is_main:
+        ckpt.remove_stale_temps(out_dir)
+    if resume and (restored := restore_latest()) is not None:
+        step, source = restored
+        if source != ckpt_path:
+            log.warning("resumed from %s at step %d", source, step)
     start_step = step
 
     def save(at_step: int) -> None:
@@ -173,8 +201,14 @@ def _train(
                 "rng": ckpt.rng_state(exploration),
                 "model_config": asdict(model_cfg),
                 "train_config": asdict(cfg),
+                "nonfinite": dict(nonfinite),
             }
             ckpt.save_checkpoint(ckpt_path, model, optimizers, train_state)
+        if info.enabled:
+            torch.distributed.barrier()  # every rank may read it back on a non-finite restore
+
+    if guard and step == 0:
+        save(0)  # the state a restore goes back to before the first interval checkpoint
 
     def run_eval(rows: Sequence[int] | None = eval_rows) -> EvalResult:
         return evaluate(
@@ -195,7 +229,8 @@ def _train(
 
     history: list[dict[str, float]] = []
     evals: list[tuple[int, EvalResult]] = []
-    pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, sums on device) since the last fetch
+    # (step, lr, sums on device, skipped) since the last fetch
+    pending: list[tuple[int, float, torch.Tensor, bool]] = []
     carries: list | None = None
     bar = tqdm(total=n_total, initial=step, disable=not (cfg.progress and info.is_main), desc="train")
     last_fetch = time.perf_counter()
@@ -209,8 +244,9 @@ def _train(
         now = time.perf_counter()
         per_step = (now - last_fetch) / len(pending)
         last_fetch = now
-        for (at_step, lr, _), row in zip(pending, sums, strict=True):
+        for (at_step, lr, _, skipped), row in zip(pending, sums, strict=True):
             rec = {"step": at_step, "lr": lr, **_summarise(row, cfg.global_batch_size)}
+            rec["skipped"] = float(skipped)
             rec["examples_per_s"] = cfg.global_batch_size / per_step  # example-segments per second
             rec["solved_per_s"] = rec["halted"] / per_step  # examples that finished their ACT run
             history.append(rec)
@@ -221,10 +257,34 @@ def _train(
             loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", ex_s=f"{rec['examples_per_s']:.0f}"
         )
 
+    def nonfinite_restore() -> int:
+        """Back to the last good checkpoint with a lower lr; returns the step restored."""
+        fetch()
+        why = f"non-finite loss or gradients for {cfg.nonfinite_patience} steps in a row at step {step}"
+        if nonfinite["restores"] >= cfg.nonfinite_max_restores:
+            raise TrainingDiverged(
+                f"{why}, after {nonfinite['restores']} restores (lr scale {nonfinite['lr_scale']:g}); "
+                "lower train.lr or check the data"
+            )
+        kept = {**nonfinite, "restores": nonfinite["restores"] + 1}  # the checkpoint's counts are older
+        kept["lr_scale"] *= cfg.nonfinite_lr_factor
+        restored = restore_latest()
+        if restored is None:
+            raise TrainingDiverged(f"{why} and no intact checkpoint to go back to")
+        at_step, source = restored
+        nonfinite.update(kept)
+        log.warning("%s: restored %s (step %d), lr scale now %g", why, source.name, at_step, kept["lr_scale"])
+        metrics = {"train/nonfinite_restores": float(kept["restores"]), "train/lr_scale": kept["lr_scale"]}
+        emit(at_step, metrics)
+        bar.n = at_step
+        bar.refresh()
+        return at_step
+
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    consecutive_bad = 0
     try:
         while step < n_total:
-            factor = lr_factor(step, n_total, cfg.lr_warmup_steps, cfg.lr_min_ratio)
+            factor = lr_factor(step, n_total, cfg.lr_warmup_steps, cfg.lr_min_ratio) * nonfinite["lr_scale"]
             for opt in optimizers:
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * factor
@@ -245,17 +305,36 @@ def _train(
             distributed.all_reduce_grads(dense_params, info)
             if model.puzzle_emb is not None:
                 distributed.sync_puzzle_embedding_grads(model.puzzle_emb, info)
+            grads = [p.grad for p in dense_params if p.grad is not None]
             if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(dense_params, cfg.grad_clip)
+                norm = torch.nn.utils.clip_grad_norm_(dense_params, cfg.grad_clip)
+            elif guard:
+                norm = torch.nn.utils.get_total_norm(grads)
+            # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through the
+            # same layers, so a NaN there shows in the dense gradients too.
+            skipped = guard and _any_rank_nonfinite(sums[0], norm, info)
             for opt in optimizers:
-                opt.step()
+                if not skipped:
+                    opt.step()
                 opt.zero_grad(set_to_none=True)
             step += 1
-            pending.append((step, cfg.lr * factor, sums))
+            pending.append((step, cfg.lr * factor, sums, skipped))
+            if skipped:
+                carries = None  # rows in flight may hold NaN states
+                nonfinite["skipped"] += 1
+                consecutive_bad += 1
+                if consecutive_bad >= cfg.nonfinite_patience:
+                    step = nonfinite_restore()
+                    consecutive_bad = 0
+                    continue
+            else:
+                consecutive_bad = 0
 
             last = step == n_total
             do_eval = eval_data is not None and cfg.eval_interval > 0 and step % cfg.eval_interval == 0
-            do_ckpt = last or (cfg.checkpoint_interval > 0 and step % cfg.checkpoint_interval == 0)
+            # No checkpoint after a skipped step (unless it is the last): the newest one must be a good state.
+            interval = cfg.checkpoint_interval > 0 and step % cfg.checkpoint_interval == 0
+            do_ckpt = last or (interval and consecutive_bad == 0)
             if last or do_eval or do_ckpt or step % max(1, cfg.log_interval) == 0:
                 fetch()
             if do_eval and not last:
@@ -278,15 +357,19 @@ def _train(
     if info.is_main:
         model_path = out_dir / ckpt.MODEL_NAME
         ckpt.atomic_torch_save(
-            {
-                "model": ckpt.strip_compile_prefix(model.state_dict()),
-                "model_config": asdict(model_cfg),
-                "train_config": asdict(cfg),
-                "step": step,
-            },
+            ckpt.with_digest(
+                {
+                    "model": ckpt.strip_compile_prefix(model.state_dict()),
+                    "model_config": asdict(model_cfg),
+                    "train_config": asdict(cfg),
+                    "step": step,
+                }
+            ),
             model_path,
         )
     distributed.teardown(info)
+    extra = {"nonfinite_skipped": nonfinite["skipped"], "nonfinite_restores": nonfinite["restores"]}
+    extra["lr_scale"] = nonfinite["lr_scale"]
     return TrainResult(
         history=history,
         evals=evals,
@@ -296,4 +379,11 @@ def _train(
         total_steps=n_total,
         wall_s=time.perf_counter() - wall_start,
         model_path=model_path,
+        extra=extra,
     )
+
+
+def _any_rank_nonfinite(loss_sum: torch.Tensor, grad_norm: torch.Tensor, info: distributed.DistInfo) -> bool:
+    """One host sync: did any rank see a non-finite loss or gradient norm this step?"""
+    bad = (~torch.isfinite(loss_sum)) | (~torch.isfinite(grad_norm.to(loss_sum.device)))
+    return bool(distributed.all_reduce_sum(bad.to(torch.float32), info).item() > 0)
