@@ -80,6 +80,34 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument(
         "--params", default="params.yaml", metavar="FILE", help="parameters file (default: params.yaml)"
     )
+
+    data = sub.add_parser(
+        "data",
+        help="list the data versions recorded in git (dvc.lock) or roll the datasets back to one",
+        description="Data versions are the dataset stages of dvc.lock at each git commit; their bytes live "
+        "in the DVC cache and remote. Run from the repository root.",
+    )
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    versions = data_sub.add_parser(
+        "versions",
+        help="list data versions: commit, tags, data hash, validation status, params",
+        description="List each commit at which a dataset changed (oldest first), with its DVC hash, "
+        "validation status and the params that changed, plus uncommitted changes.",
+    )
+    versions.add_argument("--json", action="store_true", help="print every field as JSON")
+    rollback = data_sub.add_parser(
+        "rollback",
+        help="restore the datasets of a git revision from the DVC cache or remote",
+        description="Restore the datasets recorded at REV (a commit, tag or branch): their dvc.lock entries, "
+        "their params.yaml sections and their bytes (from the cache, else pulled from the DVC remote). The "
+        "next `dvc repro` or training flow then trains on them without regenerating.",
+    )
+    rollback.add_argument("rev", metavar="REV", help="git revision whose data to restore")
+    rollback.add_argument(
+        "--dataset", action="append", choices=DATASET_CHOICES, help="only this dataset (repeatable)"
+    )
+    for p in (versions, rollback):
+        p.set_defaults(params="params.yaml")
     return parser
 
 
@@ -125,11 +153,30 @@ def _run_profile(args: argparse.Namespace, params) -> None:
         print(" ".join(f"-S {o}" for o in profiles.check_profile(Path(args.params), path)))
 
 
+def _run_data(args: argparse.Namespace, params) -> None:
+    import json
+    from dataclasses import asdict
+
+    from hrm_pipeline import data_versions
+
+    if args.data_command == "versions":
+        found = data_versions.list_versions()
+        if args.json:
+            print(json.dumps([asdict(v) for v in found], indent=2))
+        else:
+            print(data_versions.format_versions(found) or "no data versions recorded in dvc.lock yet")
+        return
+    result = data_versions.rollback(args.rev, datasets=args.dataset)
+    source = "the DVC remote" if result.pulled else "the DVC cache"
+    print(f"restored {', '.join(result.datasets)} of {result.rev} from {source}; `dvc repro` trains on them")
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
     "generate": _run_generate,
     "validate": _run_validate,
     "train": _run_train,
     "profile": _run_profile,
+    "data": _run_data,
 }
 
 
