@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for p in (versions, rollback):
         p.set_defaults(params="params.yaml")
+
+    from hrm_pipeline import solving  # argparse only: keeps `hrm --help` fast
+
+    solving.add_parser(sub, _common)
     return parser
 
 
@@ -171,12 +175,19 @@ def _run_data(args: argparse.Namespace, params) -> None:
     print(f"restored {', '.join(result.datasets)} of {result.rev} from {source}; `dvc repro` trains on them")
 
 
+def _run_solve(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import solving
+
+    solving.run(args, params)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
     "generate": _run_generate,
     "validate": _run_validate,
     "train": _run_train,
     "profile": _run_profile,
     "data": _run_data,
+    "solve": _run_solve,
 }
 
 

@@ -27,6 +27,7 @@ from hrm_pipeline.data.sudoku.solver import Shape
 from hrm_pipeline.errors import InputError
 
 FAMILIES = ("sudoku", "maze", "arc")
+SEVERAL_SOLUTIONS = "the givens admit several solutions; any valid one counts"
 
 
 @dataclass
@@ -36,7 +37,9 @@ class Puzzle:
     inputs: np.ndarray  # (seq_len,) tokens
     name: str = ""  # where it came from: "line 3", "test input 1"
     puzzle_identifier: int = 0  # blank unless the dataset knows the puzzle (ARC tasks)
-    expected: np.ndarray | None = None  # (seq_len,) label tokens when the user gave the answer (ARC)
+    # (seq_len,) label tokens when known: the unique sudoku solution, the maze's labelled shortest path, an
+    # ARC task's given test output. Pictures compare with it; validity never depends on it except for ARC.
+    expected: np.ndarray | None = None
     note: str = ""  # e.g. "the givens admit several solutions"
 
 
@@ -132,8 +135,9 @@ class SudokuCodec(Codec):
         found = analyse(digits, self.shape, limit=2)
         if found.solutions == 0:
             raise InputError(f"{at}contradictory givens: the puzzle has no solution")
-        note = "the givens admit several solutions; any valid one counts" if found.solutions > 1 else ""
-        return Puzzle(inputs=digits + BLANK_TOKEN, name=where, note=note)
+        if found.solutions > 1:
+            return Puzzle(inputs=digits + BLANK_TOKEN, name=where, note=SEVERAL_SOLUTIONS)
+        return Puzzle(inputs=digits + BLANK_TOKEN, name=where, expected=found.solution + BLANK_TOKEN)
 
     def _clash(self, digits: np.ndarray) -> str:
         """The first unit holding a given digit twice, in words; '' if none."""
@@ -214,10 +218,10 @@ class MazeCodec(Codec):
             if len(ln) != size:
                 raise InputError(f"line {i + 1} has {len(ln)} characters, expected {size}")
         tokens = maze_grid.encode("".join(lines))
-        _, status = maze_grid.label_tokens(tokens)
+        labels, status = maze_grid.label_tokens(tokens)
         if status[0] != maze_grid.OK:
             raise InputError(f"cannot solve this maze: {maze_grid.status_text(status[0])}")
-        return [Puzzle(inputs=tokens[0].astype(np.int64))]
+        return [Puzzle(inputs=tokens[0].astype(np.int64), expected=labels[0].astype(np.int64))]
 
     def answer_text(self, tokens: np.ndarray) -> str:
         flat = maze_grid.decode(np.asarray(tokens))[0]

@@ -46,18 +46,20 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         arts = context.artifacts
-        self._load(arts["model"], arts["meta"], arts.get("arc_tasks"))
+        tasks = arts.get("arc_tasks")
+        self._load(arts["model"], arts["meta"], json.loads(Path(tasks).read_text()) if tasks else None)
 
     @classmethod
     def from_files(
-        cls, model_path: str | Path, meta_path: str | Path, arc_tasks_path: str | Path | None = None
+        cls, model_path: str | Path, meta_path: str | Path, arc_identifiers: dict[str, int] | None = None
     ) -> HRMPuzzleModel:
-        """The model of a local ``model.pt`` / ``checkpoint.pt`` and its dataset's ``metadata.json``."""
+        """The model of a local ``model.pt`` / ``checkpoint.pt`` and its dataset's ``metadata.json``
+        (ARC: ``arc_identifiers`` from :func:`arc_task_identifiers` lets it recognise its training tasks)."""
         obj = cls()
-        obj._load(model_path, meta_path, arc_tasks_path)
+        obj._load(model_path, meta_path, arc_identifiers)
         return obj
 
-    def _load(self, model_path, meta_path, arc_tasks_path) -> None:
+    def _load(self, model_path, meta_path, arc_identifiers: dict[str, int] | None) -> None:
         from hrm_pipeline.inference import Predictor  # torch import deferred to load time
 
         model_path, meta_path = Path(model_path), Path(meta_path)
@@ -69,8 +71,7 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
             self.meta = DatasetMeta.from_json(json.loads(meta_path.read_text()))
         except (json.JSONDecodeError, KeyError) as err:
             raise InputError(f"{meta_path} is not a dataset metadata.json ({err})") from None
-        identifiers = json.loads(Path(arc_tasks_path).read_text()) if arc_tasks_path else None
-        self.codec = codec_for(self.meta, identifiers)
+        self.codec = codec_for(self.meta, arc_identifiers)
         device = os.environ.get("HRM_DEVICE") or ("cuda" if _cuda_available() else "cpu")
         try:
             self.predictor = Predictor.from_file(model_path, device=device)
@@ -126,7 +127,9 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
         bar.close()
         return answers
 
-    def predict(self, context, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
         """One row per puzzle text (column ``puzzle``) -> columns ``solution``, ``steps``, ``valid``.
 
         Params: ``max_steps`` (0 or absent: the trained budget), ``halt`` ("q" or "max"). A row holding
