@@ -1,0 +1,235 @@
+"""Register a trained model as an MLflow pyfunc model, and move the ``champion`` / ``challenger`` aliases.
+
+Aliases, not the deprecated stages: ``register`` points ``challenger`` at the new version; ``promote`` moves
+``champion`` to it when the gate of :mod:`hrm_pipeline.tracking.promotion` says so, and records the version it
+replaced (version tag ``previous_champion``) so ``promote --rollback`` can move ``champion`` back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hrm_pipeline.errors import InputError
+from hrm_pipeline.tracking.connection import MlflowClient, bounded_requests, connect, mlflow, safe_name
+from hrm_pipeline.tracking.hooks import run_dir
+from hrm_pipeline.tracking.mlflow_run import read_run_id, sync_pending
+from hrm_pipeline.tracking.promotion import PROMOTE, Candidate, decide, rollback_target
+from hrm_pipeline.tracking.provenance import data_fingerprint, dvc_data_hash, git_commit, git_dirty
+
+if TYPE_CHECKING:
+    from hrm_pipeline.config import Params
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TAG_PREVIOUS = "previous_champion"
+TAG_ROLLED_BACK = "rolled_back"
+METRIC_TAG_PREFIX = "metric."
+MODEL_ARTIFACT = "model"  # the name of the logged model inside the run
+
+
+def model_name(params: Params) -> str:
+    return params.registry.model_name.replace("{dataset}", params.pipeline.dataset)
+
+
+def champion_uri(params: Params) -> str:
+    """What `hrm solve` and users load: ``mlflow.pyfunc.load_model(champion_uri(params))``."""
+    return f"models:/{model_name(params)}@{CHAMPION}"
+
+
+def metrics_path(params: Params) -> Path:
+    return Path(params.paths.reports_dir) / "metrics.json"
+
+
+def registry_path(params: Params) -> Path:
+    return Path(params.paths.reports_dir) / "registry.json"
+
+
+def promotion_path(params: Params) -> Path:
+    return Path(params.paths.reports_dir) / "promotion.json"
+
+
+@dataclass
+class Registration:
+    model_name: str
+    version: str
+    run_id: str
+    model_uri: str  # models:/<name>/<version>
+    alias_uri: str  # models:/<name>@challenger
+    tags: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def flat_metrics(obj: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numbers of a (nested) metrics.json under dotted keys: {"scaling": {"2x": 0.5}} -> {"scaling.2x": 0.5}."""
+    out: dict[str, float] = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            out.update(flat_metrics(value, f"{prefix}{key}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+def register(params: Params) -> Registration:
+    """Log runs/<dataset>/model.pt as a pyfunc model into its training run, register a version tagged with the
+    git commit, the data hashes and the metrics, point ``challenger`` at it, write reports/registry.json."""
+    from hrm_pipeline.data.storage import read_meta
+    from hrm_pipeline.serving import HRMPuzzleModel, input_example, model_artifacts, signature
+
+    name = model_name(params)
+    out = run_dir(params)
+    model_file = out / "model.pt"
+    if not model_file.exists():
+        raise InputError(f"no trained model at {model_file} (run `hrm train` first)")
+    run_id = read_run_id(out)
+    if run_id is None:
+        raise InputError(f"{out} has no MLflow run (train it with `hrm train`, which creates one)")
+    mpath = metrics_path(params)
+    if not mpath.exists():
+        raise InputError(f"no {mpath} (run `hrm evaluate` first: the registry records the model's metrics)")
+    metrics = flat_metrics(json.loads(mpath.read_text()))
+    if params.registry.gate_metric not in metrics:
+        raise InputError(f"{mpath} has no {params.registry.gate_metric!r} (registry.gate_metric)")
+
+    client, uri = connect(params.tracking)
+    sync_pending(params.tracking, out)  # metrics a store outage held back belong in the run before the model
+    dataset = params.pipeline.dataset
+    data_dir = params.dataset_dir(dataset)
+    tags = {
+        "dataset": dataset,
+        "git_commit": git_commit(),
+        "git_dirty": str(git_dirty()).lower(),
+        "dvc_data_md5": dvc_data_hash(data_dir),
+        "data_fingerprint": data_fingerprint(params.validation_report(dataset)),
+        "gate_metric": params.registry.gate_metric,
+        **{safe_name(f"{METRIC_TAG_PREFIX}{k}"): repr(v) for k, v in metrics.items()},
+    }
+    meta = read_meta(data_dir)
+    with tempfile.TemporaryDirectory() as work, mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=HRMPuzzleModel(),
+            artifacts=model_artifacts(model_file, data_dir, work),
+            signature=signature(),
+            input_example=input_example(meta),
+            # Listed, not inferred: inference re-imports the model in a subprocess (seconds) for the same
+            # answer. hrm-pipeline installs from this repository (`pip install -e .`).
+            pip_requirements=_requirements(),
+        )
+    version = mlflow.register_model(info.model_uri, name, tags=tags)
+    with bounded_requests(params.tracking):
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+    reg = Registration(
+        model_name=name,
+        version=str(version.version),
+        run_id=run_id,
+        model_uri=f"models:/{name}/{version.version}",
+        alias_uri=f"models:/{name}@{CHALLENGER}",
+        tags=tags,
+    )
+    _write_json_atomic(registry_path(params), {**reg.to_json(), "tracking_uri": uri})
+    return reg
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    import torch
+
+    from hrm_pipeline import __version__
+
+    return [
+        f"hrm-pipeline=={__version__}",
+        f"mlflow=={version('mlflow')}",
+        f"torch=={torch.__version__.split('+')[0]}",
+    ]
+
+
+def _by_alias(client: MlflowClient, name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except Exception:  # no such model or alias: MLflow raises RESOURCE_DOES_NOT_EXIST
+        return None
+
+
+def _candidate(version, metric: str) -> Candidate | None:
+    if version is None:
+        return None
+    raw = version.tags.get(safe_name(f"{METRIC_TAG_PREFIX}{metric}"))
+    return Candidate(str(version.version), float(raw) if raw is not None else None)
+
+
+def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict[str, Any]:
+    """Apply the promotion gate (or, with ``rollback``, move ``champion`` back); write reports/promotion.json.
+
+    ``mode`` (default ``registry.mode``): ``disabled`` does nothing, ``dry-run`` decides and reports without
+    moving aliases, ``enabled`` decides and moves them.
+    """
+    cfg = params.registry
+    mode = mode or cfg.mode
+    name = model_name(params)
+    record: dict[str, Any] = {"model_name": name, "mode": mode, "gate_metric": cfg.gate_metric, "margin": cfg.margin}
+    if mode == "disabled":
+        record.update(action="none", reason="promotion is disabled (registry.mode)")
+        _write_json_atomic(promotion_path(params), record)
+        return record
+    act = mode == "enabled"
+    client, _ = connect(params.tracking)
+    with bounded_requests(params.tracking):
+        champion = _by_alias(client, name, CHAMPION)
+        if rollback:
+            current = str(champion.version) if champion else None
+            target, reason = rollback_target(current, champion.tags.get(TAG_PREVIOUS) if champion else None)
+            if target is None:
+                raise InputError(f"cannot roll back {name}: {reason}")
+            if act:
+                client.set_registered_model_alias(name, CHAMPION, target)
+                client.set_model_version_tag(name, current, TAG_ROLLED_BACK, "true")
+                challenger = _by_alias(client, name, CHALLENGER)
+                if challenger is not None and str(challenger.version) == current:
+                    # Else the next `hrm promote` would put the version just rolled back straight back.
+                    client.delete_registered_model_alias(name, CHALLENGER)
+            record.update(
+                action="rolled-back" if act else "would-roll-back",
+                reason=reason,
+                champion_before=current,
+                champion_after=target if act else current,
+            )
+        else:
+            challenger = _by_alias(client, name, CHALLENGER)
+            decision = decide(
+                _candidate(challenger, cfg.gate_metric),
+                _candidate(champion, cfg.gate_metric),
+                metric=cfg.gate_metric,
+                margin=cfg.margin,
+                higher_is_better=cfg.higher_is_better,
+            )
+            promote_now = decision.action == PROMOTE
+            if promote_now and act:
+                if champion is not None:
+                    client.set_model_version_tag(name, decision.challenger, TAG_PREVIOUS, str(champion.version))
+                client.set_registered_model_alias(name, CHAMPION, decision.challenger)
+            record.update(decision.to_json())
+            record.update(
+                action=("promoted" if act else "would-promote") if promote_now else "kept",
+                champion_before=decision.champion,
+                champion_after=decision.challenger if promote_now and act else decision.champion,
+            )
+    _write_json_atomic(promotion_path(params), record)
+    return record
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
