@@ -1,4 +1,4 @@
-"""The ``tracking`` and ``registry`` sections of ``params.yaml``: where MLflow lives and how models are promoted."""
+"""The ``tracking`` and ``registry`` sections of ``params.yaml``: where MLflow is, how models are promoted."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ class _CurveFile:
             csv.DictWriter(fh, self.header, restval="", extrasaction="ignore").writerow(row)
 
     def _start(self, first_step: int, columns: list[str]) -> None:
-        """Keep the rows before ``first_step``; rewrite the file atomically with a header covering ``columns``."""
+        """Keep the rows before ``first_step``; rewrite the file atomically with all ``columns``."""
         self.started = True
         kept, header = _read_rows(self.path)
         kept = [r for r in kept if _step(r) is not None and _step(r) < first_step]

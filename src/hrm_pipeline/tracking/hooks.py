@@ -18,7 +18,9 @@ from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, read_ru
 if TYPE_CHECKING:
     from hrm_pipeline.config import Params
 
-CHECKPOINT_NAME = "checkpoint.pt"  # == hrm_pipeline.train.checkpoint.CHECKPOINT_NAME (not imported: no torch here)
+CHECKPOINT_NAME = (
+    "checkpoint.pt"  # == hrm_pipeline.train.checkpoint.CHECKPOINT_NAME (not imported: no torch here)
+)
 CONFIG_NAME = "config.yaml"  # the resolved params of the run, beside its checkpoint
 
 
@@ -63,8 +65,8 @@ def track_training(params: Params) -> Iterator[list[Any]]:
 def log_evaluation(params: Params, metrics: dict[str, Any], files: Sequence[str | Path] = ()) -> bool:
     """Log evaluation metrics (nested dicts flattened with "/", prefix "test/") and files into the train run.
 
-    Never fails the evaluation: with no run (training ran untracked) it says so; with the store down the values
-    wait in the run folder's backlog for the register stage. Returns True when the store has them.
+    Never fails the evaluation: with no run (training ran untracked) it says so; with the store down the
+    values wait in the run folder's backlog for the register stage. Returns True when the store has them.
     """
     from hrm_pipeline.tracking.connection import MlflowClient, resolve_uri
 

@@ -77,7 +77,12 @@ class MetricsLogger:
     """
 
     def __init__(
-        self, client: MlflowClient, run_id: str, cfg: TrackingConfig, run_dir: Path, checkpoint_interval: int = 0
+        self,
+        client: MlflowClient,
+        run_id: str,
+        cfg: TrackingConfig,
+        run_dir: Path,
+        checkpoint_interval: int = 0,
     ) -> None:
         self.client = client
         self.run_id = run_id
@@ -112,7 +117,9 @@ class MetricsLogger:
         self._last_flush = time.monotonic()
         if not (self._metrics or self._artifacts or self.pending_path.exists()):
             return True
-        waiting = self._last_failure is not None and time.monotonic() - self._last_failure < self.cfg.retry_after_s
+        waiting = (
+            self._last_failure is not None and time.monotonic() - self._last_failure < self.cfg.retry_after_s
+        )
         if waiting and not force:
             self._spill()
             return False
@@ -122,7 +129,10 @@ class MetricsLogger:
                 self._send(self._metrics, self._artifacts)
         except Exception as err:  # any transport or server error: keep the data, keep training
             if _is_refusal(err):
-                print(f"hrm: MLflow refused the logged values ({first_line(err)}); dropped them", file=sys.stderr)
+                print(
+                    f"hrm: MLflow refused the logged values ({first_line(err)}); dropped them",
+                    file=sys.stderr,
+                )
                 self.pending_path.unlink(missing_ok=True)
                 self._metrics.clear()
                 self._artifacts.clear()
@@ -146,7 +156,9 @@ class MetricsLogger:
 
     def _send(self, metrics: list[Metric], artifacts: list[tuple[str, str | None]]) -> None:
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH], synchronous=True)
+            self.client.log_batch(
+                self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH], synchronous=True
+            )
         for path, artifact_path in artifacts:
             self.client.log_artifact(self.run_id, path, artifact_path)
 
@@ -176,7 +188,9 @@ class MetricsLogger:
             return
         self.pending_path.parent.mkdir(parents=True, exist_ok=True)
         lines = [
-            json.dumps({"key": m.key, "value": _json_float(m.value), "timestamp": m.timestamp, "step": m.step})
+            json.dumps(
+                {"key": m.key, "value": _json_float(m.value), "timestamp": m.timestamp, "step": m.step}
+            )
             for m in self._metrics
         ] + [json.dumps({"artifact": p, "artifact_path": a}) for p, a in self._artifacts]
         with self.pending_path.open("a") as fh:

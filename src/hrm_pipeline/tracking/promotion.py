@@ -36,8 +36,8 @@ def decide(
     margin: float,
     higher_is_better: bool = True,
 ) -> Decision:
-    """Promote the challenger only when it beats the champion on ``metric`` by at least ``margin`` (and by more
-    than nothing: a tie keeps the champion). With no champion yet, a challenger with the metric is promoted."""
+    """Promote the challenger only when it beats the champion on ``metric`` by at least ``margin`` and by
+    more than nothing (a tie keeps the champion). With no champion yet, a challenger with the metric wins."""
 
     def out(action: str, reason: str) -> Decision:
         return Decision(
@@ -54,11 +54,13 @@ def decide(
     if challenger.metric is None or math.isnan(challenger.metric):
         return out(KEEP, f"challenger v{challenger.version} has no {metric}")
     if champion is None:
-        return out(PROMOTE, f"no champion yet; v{challenger.version} ({metric} {challenger.metric:.4f}) becomes it")
+        return out(
+            PROMOTE, f"no champion yet; v{challenger.version} ({metric} {challenger.metric:.4f}) becomes it"
+        )
     if champion.version == challenger.version:
         return out(KEEP, f"v{challenger.version} is already the champion")
     if champion.metric is None or math.isnan(champion.metric):
-        # A champion without the metric cannot be compared; replacing it must be a human's call (rollback exists).
+        # A champion without the metric cannot be compared: replacing it is a human's call.
         return out(KEEP, f"champion v{champion.version} has no {metric} to compare with")
     gain = challenger.metric - champion.metric
     if not higher_is_better:

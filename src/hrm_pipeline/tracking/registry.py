@@ -67,7 +67,7 @@ class Registration:
 
 
 def flat_metrics(obj: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numbers of a (nested) metrics.json under dotted keys: {"scaling": {"2x": 0.5}} -> {"scaling.2x": 0.5}."""
+    """Numbers of a nested metrics.json under dotted keys: {"scaling": {"2x": 0.5}} -> {"scaling.2x": 0.5}."""
     out: dict[str, float] = {}
     for key, value in obj.items():
         if isinstance(value, dict):
@@ -175,7 +175,12 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
     cfg = params.registry
     mode = mode or cfg.mode
     name = model_name(params)
-    record: dict[str, Any] = {"model_name": name, "mode": mode, "gate_metric": cfg.gate_metric, "margin": cfg.margin}
+    record: dict[str, Any] = {
+        "model_name": name,
+        "mode": mode,
+        "gate_metric": cfg.gate_metric,
+        "margin": cfg.margin,
+    }
     if mode == "disabled":
         record.update(action="none", reason="promotion is disabled (registry.mode)")
         _write_json_atomic(promotion_path(params), record)
@@ -214,7 +219,9 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
             promote_now = decision.action == PROMOTE
             if promote_now and act:
                 if champion is not None:
-                    client.set_model_version_tag(name, decision.challenger, TAG_PREVIOUS, str(champion.version))
+                    client.set_model_version_tag(
+                        name, decision.challenger, TAG_PREVIOUS, str(champion.version)
+                    )
                 client.set_registered_model_alias(name, CHAMPION, decision.challenger)
             record.update(decision.to_json())
             record.update(
