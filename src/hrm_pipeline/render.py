@@ -84,6 +84,7 @@ def _save(fig, path: Path) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=DPI, format="png")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a picture is for reading
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
