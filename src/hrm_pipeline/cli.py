@@ -68,6 +68,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(tr)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="score the trained model on the test split: metrics.json, plots, HTML report",
+        description="Run runs/<pipeline.dataset>/model.pt on the validated test split and write "
+        "reports/metrics.json (exact and token accuracy, mean ACT steps, accuracy at 1x/2x/4x the trained "
+        "segments, participation ratio of z_H and z_L; Sudoku accuracy per rating bucket, Maze valid-optimal "
+        "path rate, ARC pass@1/pass@2 after voting over the augmented variants) and reports/eval "
+        "(CSV tables, PNG plots, report.html). Settings: the evaluate section of params.yaml.",
+    )
+    _common(ev)
+
+    reg = sub.add_parser(
+        "register",
+        help="register the trained model in MLflow and point alias 'challenger' at it",
+        description="Log runs/<pipeline.dataset>/model.pt as an MLflow pyfunc model into its training run, "
+        "register a version of the model named by registry.model_name (tagged with the git commit, the DVC "
+        "data hash and the metrics of reports/metrics.json), set alias 'challenger', write "
+        "reports/registry.json. The store: params tracking.uri (local SQLite) or MLFLOW_TRACKING_URI.",
+    )
+    _common(reg)
+
+    pro = sub.add_parser(
+        "promote",
+        help="move alias 'champion' to the challenger if it beats the champion (or --rollback)",
+        description="Compare the 'challenger' and 'champion' versions on registry.gate_metric; move "
+        "'champion' only when the challenger is better by registry.margin (and by more than 0). A first "
+        "model becomes champion. Writes reports/promotion.json. Load the champion with "
+        'mlflow.pyfunc.load_model("models:/<name>@champion").',
+    )
+    pro.add_argument(
+        "--mode",
+        choices=("disabled", "dry-run", "enabled"),
+        help="disabled: do nothing; dry-run: decide and report, move nothing; enabled: move aliases "
+        "(default: registry.mode)",
+    )
+    pro.add_argument(
+        "--rollback", action="store_true", help="move 'champion' back to the version it replaced"
+    )
+    _common(pro)
+
     prof = sub.add_parser(
         "profile",
         help="switch to a recipe in profiles/ (e.g. paper-sudoku): print dvc exp run args or --write",
@@ -144,6 +184,42 @@ def _run_train(args: argparse.Namespace, params) -> None:
     print(line)
 
 
+def _run_evaluate(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    result = stages.evaluate(params, progress=not args.no_progress)
+    m = result.metrics
+    line = (
+        f"evaluated {m['num_examples']:.0f} {params.pipeline.dataset} test examples: "
+        f"exact {m['exact_accuracy']:.3f}, token {m['token_accuracy']:.3f}, ACT steps {m['act.mean_steps']:.2f}"
+    )
+    if "arc.pass_at_2" in m:
+        line += f", pass@1 {m.get('arc.pass_at_1', float('nan')):.3f}, pass@2 {m['arc.pass_at_2']:.3f}"
+    if "maze.valid_optimal_rate" in m:
+        line += f", valid-optimal {m['maze.valid_optimal_rate']:.3f}"
+    print(f"{line}; wrote {params.paths.reports_dir}/metrics.json and {params.paths.reports_dir}/eval")
+
+
+def _run_register(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    reg = stages.register(params)
+    gate = params.registry.gate_metric
+    print(
+        f"registered {reg.model_name} version {reg.version} (alias challenger, {gate} "
+        f"{reg.tags.get('metric.' + gate)}, commit {reg.tags['git_commit'][:10]})"
+    )
+
+
+def _run_promote(args: argparse.Namespace, params) -> None:
+    from hrm_pipeline import stages
+
+    rec = stages.promote(params, mode=args.mode, rollback=args.rollback)
+    champion = rec.get("champion_after")
+    where = f"; champion is version {champion}" if champion else ""
+    print(f"{rec['model_name']}: {rec['action']} ({rec['reason']}){where}")
+
+
 def _run_profile(args: argparse.Namespace, params) -> None:
     from pathlib import Path
 
@@ -185,6 +261,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
     "generate": _run_generate,
     "validate": _run_validate,
     "train": _run_train,
+    "evaluate": _run_evaluate,
+    "register": _run_register,
+    "promote": _run_promote,
     "profile": _run_profile,
     "data": _run_data,
     "solve": _run_solve,

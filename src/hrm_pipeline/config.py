@@ -18,7 +18,9 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from hrm_pipeline.data.arc import ArcConfig
 from hrm_pipeline.data.maze import MazeConfig
 from hrm_pipeline.data.sudoku import SudokuConfig
+from hrm_pipeline.evaluation import EvaluateConfig
 from hrm_pipeline.model import HRMConfig
+from hrm_pipeline.tracking import RegistryConfig, TrackingConfig
 from hrm_pipeline.train import TrainConfig
 
 DATASETS = ("sudoku", "maze", "arc")
@@ -57,6 +59,9 @@ class Params:
     arc: ArcConfig = field(default_factory=ArcConfig)
     model: ModelParams = field(default_factory=ModelParams)  # type: ignore[valid-type]
     train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
 
     def dataset_config(self, name: str) -> Any:
         if name not in DATASETS:

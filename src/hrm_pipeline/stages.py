@@ -51,7 +51,9 @@ def require_validated(params: Params, name: str) -> None:
 
 
 def train(params: Params, *, progress: bool = True):
-    """Train on the validated tables of ``pipeline.dataset``; outputs go to ``runs/<dataset>``."""
+    """Train on the validated tables of ``pipeline.dataset``; outputs go to ``runs/<dataset>``, curves to
+    ``reports/train``, params/metrics/artifacts to the run's MLflow run (reopened on resume)."""
+    from hrm_pipeline.tracking.hooks import track_training
     from hrm_pipeline.train import train as run_training
 
     name = params.pipeline.dataset
@@ -64,13 +66,35 @@ def train(params: Params, *, progress: bool = True):
     train_cfg = params.train
     if not progress:
         train_cfg = type(train_cfg)(**{**asdict(train_cfg), "progress": False})
-    return run_training(
-        model_cfg,
-        train_cfg,
-        load_split(data_dir, "train"),
-        load_split(data_dir, "test"),
-        Path(params.paths.runs_dir) / name,
-    )
+    train_data, test_data = load_split(data_dir, "train"), load_split(data_dir, "test")
+    with track_training(params) as callbacks:
+        out_dir = Path(params.paths.runs_dir) / name
+        return run_training(model_cfg, train_cfg, train_data, test_data, out_dir, callbacks=callbacks)
+
+
+def evaluate(params: Params, *, progress: bool = True):
+    """Score runs/<dataset>/model.pt on the validated test split: reports/metrics.json and reports/eval."""
+    from hrm_pipeline.evaluation.run import run_evaluation
+    from hrm_pipeline.tracking.hooks import log_evaluation
+
+    require_validated(params, params.pipeline.dataset)
+    result = run_evaluation(params, progress=progress)
+    log_evaluation(params, result.metrics, result.files)  # into the train stage's MLflow run
+    return result
+
+
+def register(params: Params):
+    """Register runs/<dataset>/model.pt in MLflow (alias ``challenger``); writes reports/registry.json."""
+    from hrm_pipeline.tracking.registry import register as register_model
+
+    return register_model(params)
+
+
+def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict:
+    """Move alias ``champion`` by the promotion gate (or back, on rollback); writes reports/promotion.json."""
+    from hrm_pipeline.tracking.registry import promote as promote_model
+
+    return promote_model(params, mode=mode, rollback=rollback)
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
