@@ -1,0 +1,115 @@
+"""The one task every flow uses: run a DVC stage's function from ``hrm_pipeline.stages``, then record it in
+dvc.lock with ``dvc commit``, exactly as ``dvc repro`` would have.
+
+Why not ``dvc repro`` as the task body: DVC holds its repo lock for the whole command, so tasks fanned out
+over datasets would queue behind each other. The stage functions run concurrently here; only the status
+check and the commit (hashing, a second or so) take DVC's lock, waiting for it instead of failing.
+
+The cache key is DVC's own: a stage whose deps, params and outs match dvc.lock is skipped. (Prefect's input
+hashing cannot see the workspace: a rolled-back or deleted dataset changes no task argument.)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from hrm_pipeline import stages
+from hrm_pipeline.config import ConfigError, Params, load_params
+from hrm_pipeline.data.schema import ValidationFailed
+from hrm_pipeline.data_versions import dvc
+from hrm_pipeline.errors import InputError
+
+PARAMS_FILE = "params.yaml"
+
+# dvc.yaml stage group -> the stage function DVC's `cmd` calls through `hrm`.
+STAGE_CALLS: dict[str, Callable[[Params, str], object]] = {
+    "generate": lambda p, item: stages.generate(p, item, progress=False),
+    "validate": lambda p, item: stages.validate(p, item),
+    "train": lambda p, _: stages.train(p, progress=False),
+    "evaluate": lambda p, _: stages.evaluate(p, progress=False),
+    "register": lambda p, _: stages.register(p),
+    "promote": lambda p, _: stages.promote(p),
+}
+# Retries only where a second try can succeed: training resumes from its last checkpoint after a crash,
+# the registry and the remote may be briefly unreachable. Generation and validation are deterministic.
+RETRIES = {"train": 1, "register": 2, "promote": 2}
+RETRY_DELAY_S = 10
+
+
+class StageFailed(RuntimeError):
+    """DVC could not check or record a stage."""
+
+
+def _worth_retrying(task, task_run, state) -> bool:
+    try:
+        state.result()
+    except (ValidationFailed, InputError, ConfigError, FileNotFoundError):
+        return False  # the same input fails the same way again
+    except Exception:
+        return True
+    return False
+
+
+def dvc_stages(root: str = ".") -> frozenset[str]:
+    """The stage names dvc.yaml defines (foreach items expanded)."""
+    path = Path(root).resolve()
+    return _dvc_stages(path, (path / "dvc.yaml").stat().st_mtime_ns)
+
+
+@cache
+def _dvc_stages(root: Path, _mtime: int) -> frozenset[str]:
+    out = dvc(root, "stage", "list", "--name-only")
+    if out.returncode != 0:
+        raise StageFailed(f"dvc stage list: {out.stderr.strip()}")
+    return frozenset(out.stdout.split())
+
+
+def is_current(stage: str, root: Path) -> bool:
+    out = dvc(root, "status", "--json", stage)
+    if out.returncode != 0:
+        raise StageFailed(f"dvc status {stage}: {out.stderr.strip()}")
+    return not json.loads(out.stdout or "{}")
+
+
+@task(task_run_name="{stage}", cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
+def run_stage(stage: str, root: str = ".") -> str:
+    """Run one stage (``generate@sudoku``, ``train`` ...) unless DVC says it is up to date; record it."""
+    log = get_run_logger()
+    path = Path(root)
+    tracked = stage in dvc_stages(root)
+    if tracked and is_current(stage, path):
+        log.info("%s: up to date in dvc.lock, skipped", stage)
+        return "skipped"
+    group, _, item = stage.partition("@")
+    STAGE_CALLS[group](load_params(path / PARAMS_FILE), item)
+    if tracked:
+        out = dvc(path, "commit", "--force", stage)
+        if out.returncode != 0:
+            raise StageFailed(f"dvc commit {stage}: {out.stderr.strip()}")
+        log.info("%s: ran and recorded in dvc.lock", stage)
+    return "ran"
+
+
+def stage_task(stage: str):
+    """``run_stage`` with the retry policy of the stage's group."""
+    retries = RETRIES.get(stage.partition("@")[0], 0)
+    return run_stage.with_options(retries=retries, retry_delay_seconds=RETRY_DELAY_S)
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=RETRY_DELAY_S)
+def push(stages_: list[str], root: str = ".") -> bool:
+    """Send the stages' outputs to the default DVC remote (skipped, with a warning, when none is set)."""
+    path = Path(root)
+    if not dvc(path, "remote", "default").stdout.strip():
+        get_run_logger().warning("no default DVC remote: outputs stay in the local cache only")
+        return False
+    out = dvc(path, "push", *[s for s in stages_ if s in dvc_stages(root)])
+    if out.returncode != 0:
+        raise StageFailed(f"dvc push: {out.stderr.strip()}")
+    return True

@@ -1,0 +1,62 @@
+"""A throwaway git+DVC project with tiny params, the way a user's clone looks, for the flow tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "sudoku": {"train_size": 12, "test_size": 6, "num_aug": 1},
+    "maze": {"size": 12, "min_path_moves": 14, "train_size": 6, "test_size": 4, "length_bin_edges": [],
+             "length_bin_weights": [], "augment_dihedral": False},
+    "arc": {"max_tasks": 2, "num_aug": 2},
+    "model": {"hidden_size": 32, "num_heads": 2, "H_layers": 1, "L_layers": 1, "halt_max_steps": 2},
+    "train": {"global_batch_size": 8, "max_steps": 4, "eval_interval": 2, "eval_max_examples": 8,
+              "checkpoint_interval": 2, "lr_warmup_steps": 1},
+}  # fmt: skip
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "DO_NOT_TRACK": "true",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "OMP_NUM_THREADS": "1",
+        **{f"GIT_{w}_{k}": v for w in ("AUTHOR", "COMMITTER") for k, v in (("NAME", "t"), ("EMAIL", "t@t"))},
+        **extra,
+    }
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 300, **extra: str) -> str:
+    out = subprocess.run(cmd, cwd=cwd, env=env(**extra), capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{cmd} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out.stdout + out.stderr
+
+
+def make_project(root: Path, extra_params: dict | None = None) -> Path:
+    """A committed git+DVC project (src, flows, dvc.yaml, prefect.yaml, tiny params) with a folder remote."""
+    ws = root / "project"
+    ws.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    for folder in ("src", "flows"):
+        shutil.copytree(REPO / folder, ws / folder, ignore=ignore)
+    for name in ("dvc.yaml", "prefect.yaml", ".dvcignore"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, ws / name)
+    params = OmegaConf.merge(OmegaConf.load(REPO / "params.yaml"), TINY, extra_params or {})
+    OmegaConf.save(params, ws / "params.yaml")
+    (ws / ".gitignore").write_text("/.prefect/\n/mlflow/\n/mlruns/\n/mlflow.db\n/runs/\n")
+    run(["git", "init", "-q"], ws)
+    run(["dvc", "init", "-q"], ws)
+    run(["dvc", "remote", "add", "-d", "store", str(root / "remote")], ws)
+    run(["git", "add", "-A"], ws)
+    run(["git", "commit", "-qm", "init"], ws)
+    return ws
