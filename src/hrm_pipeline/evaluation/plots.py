@@ -36,33 +36,39 @@ def _percent_axis(ax) -> None:
     ax.grid(alpha=0.3)
 
 
-def learning_curves(curves: pl.DataFrame, path: Path) -> Path:
-    """Training loss (left) and accuracy (right) against the optimizer step, from reports/train/curves.csv."""
+def learning_curves(curves: pl.DataFrame, eval_curves: pl.DataFrame | None, path: Path) -> Path:
+    """Training loss (left) and accuracy (right) against the optimizer step.
+
+    ``curves``: reports/train/curves.csv (training rows); ``eval_curves``: reports/train/eval_curves.csv
+    (the periodic evaluations on the test split), drawn as points where present.
+    """
     fig = Figure(figsize=(FIGSIZE[0] * 1.6, FIGSIZE[1]))
     ax_loss, ax_acc = fig.subplots(1, 2)
-    step = curves["step"].to_numpy()
     for col in ("loss", "lm_loss"):
         if col in curves.columns:
-            ax_loss.plot(step, curves[col].cast(pl.Float64).to_numpy(), label=col)
+            _line(ax_loss, curves, col, "-", f"train {col}")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss (per example)")
     ax_loss.grid(alpha=0.3)
     ax_loss.legend()
-    for col, style in (
-        ("accuracy", "-"),
-        ("exact_accuracy", "-"),
-        ("eval_accuracy", "o--"),
-        ("eval_exact_accuracy", "o--"),
-    ):
-        if col in curves.columns:
-            values = curves.select("step", pl.col(col).cast(pl.Float64)).drop_nulls().drop_nans()
-            if values.height:
-                ax_acc.plot(values["step"].to_numpy(), values[col].to_numpy(), style, label=col)
+    for frame, style, prefix in ((curves, "-", "train"), (eval_curves, "o--", "test")):
+        if frame is None:
+            continue
+        for col in ("accuracy", "exact_accuracy"):
+            if col in frame.columns:
+                _line(ax_acc, frame, col, style, f"{prefix} {col}")
     ax_acc.set_xlabel("step")
     _percent_axis(ax_acc)
     ax_acc.legend()
-    fig.suptitle("Learning curves (train rows; eval_* on the test split)")
+    fig.suptitle("Learning curves")
     return _save(fig, path)
+
+
+def _line(ax, frame: pl.DataFrame, col: str, style: str, label: str) -> None:
+    """Plot ``col`` against ``step``, skipping empty cells."""
+    values = frame.select("step", pl.col(col).cast(pl.Float64)).drop_nulls().drop_nans()
+    if values.height:
+        ax.plot(values["step"].to_numpy(), values[col].to_numpy(), style, label=label)
 
 
 def scaling(rows: pl.DataFrame, path: Path, trained_steps: int) -> Path:

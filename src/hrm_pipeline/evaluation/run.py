@@ -206,11 +206,9 @@ def _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc
             pngs.append(plots.accuracy_by_bucket(buckets, tmp / "plots" / "accuracy_by_bucket.png"))
         if arc is not None:
             written.append(write_csv(arc.table(), tmp / "arc_inputs.csv"))
-        curves = reports / "train" / "curves.csv"
-        if curves.is_file():
-            curves_df = pl.read_csv(curves, infer_schema_length=None)
-            if curves_df.height:
-                pngs.append(plots.learning_curves(curves_df, tmp / "plots" / "learning_curves.png"))
+        curves, eval_curves = (_read_csv(reports / "train" / n) for n in ("curves.csv", "eval_curves.csv"))
+        if curves is not None:
+            pngs.append(plots.learning_curves(curves, eval_curves, tmp / "plots" / "learning_curves.png"))
         written += pngs
         report = _write_report(tmp, meta, table, head, act, pngs, nested, arc, params.evaluate.gallery_size)
         written += report
@@ -255,6 +253,14 @@ def _write_report(out_dir, meta, table, head, act, pngs, nested, arc, gallery_si
     before = set(out_dir.rglob("*"))
     html = write_report(out_dir, items, pngs, nested, meta=meta, title=f"HRM evaluation: {meta.dataset}")
     return sorted({Path(html), *(p for p in set(out_dir.rglob("*")) - before if p.is_file())})
+
+
+def _read_csv(path: Path) -> pl.DataFrame | None:
+    """A training-curve table written by the train stage, or None when absent or empty."""
+    if not path.is_file():
+        return None
+    frame = pl.read_csv(path, infer_schema_length=None)
+    return frame if frame.height and "step" in frame.columns else None
 
 
 def _caption(table: pl.DataFrame, i: int) -> str:
