@@ -2,10 +2,16 @@
 
 A dataset folder is always built beside its target and swapped in whole, so a reader (or a killed
 stage) never sees a mix of two versions. See docs/CONTRACTS.md for the column contract.
+
+Readers tidy up after killed writers (:func:`recover`), so they must tell a dead writer's leftovers from a
+live writer's work: a build folder carries its writer's pid and is only removed once that process is gone,
+and the two renames of a swap run under an exclusive ``flock`` on the parent folder, which ``recover`` takes
+too, so it never mistakes a swap in progress for an interrupted one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -131,7 +137,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover(target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-{os.getpid()}-", dir=target.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a dataset folder is ordinary data
     try:
         yield tmp
@@ -140,23 +146,52 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = target.parent / f".{target.name}.old"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
+    with _swap_lock(target.parent):
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def _swap_lock(folder: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``folder`` for the microseconds of a swap (released if the holder dies)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def _writer_alive(build_dir: Path) -> bool:
+    pid = build_dir.name.rsplit(".new-", 1)[-1].split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # an older naming scheme: no live writer can own it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
+
+
 def recover(target: Path) -> None:
-    """Finish or undo a swap that a kill interrupted between its two renames, and drop stale temp folders."""
+    """Finish or undo a swap that a kill interrupted between its two renames; drop dead writers' folders."""
     target = Path(target)
+    if not target.parent.is_dir():
+        return
     old = target.parent / f".{target.name}.old"
-    if old.exists():
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(old, target)
+    with _swap_lock(target.parent):
+        if old.exists():
+            if target.exists():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(old, target)
     for stale in target.parent.glob(f".{target.name}.new-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        if not _writer_alive(stale):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _fsync_tree(root: Path) -> None:
