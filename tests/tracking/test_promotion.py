@@ -6,7 +6,9 @@ from hrm_pipeline.tracking.promotion import KEEP, PROMOTE, Candidate, decide, ro
 
 
 def gate(challenger, champion, margin=0.0, higher_is_better=True):
-    return decide(challenger, champion, metric="exact_accuracy", margin=margin, higher_is_better=higher_is_better)
+    return decide(
+        challenger, champion, metric="exact_accuracy", margin=margin, higher_is_better=higher_is_better
+    )
 
 
 def test_first_model_becomes_champion():
