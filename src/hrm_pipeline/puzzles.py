@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from hrm_pipeline.data.arc.encode import DecodeError, check_grid
 from hrm_pipeline.data.arc.encode import decode as arc_decode
 from hrm_pipeline.data.arc.encode import encode as arc_encode
 from hrm_pipeline.data.maze import grid as maze_grid
-from hrm_pipeline.data.storage import DatasetMeta
+from hrm_pipeline.data.storage import DatasetMeta, read_split
 from hrm_pipeline.data.sudoku.api import analyse
 from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN, valid_grids
 from hrm_pipeline.data.sudoku.solver import Shape
@@ -67,8 +68,10 @@ class Codec:
     family: str = ""
     seq_len: int = 0
 
-    def parse(self, text: str) -> list[Puzzle]:
-        """All puzzles in ``text`` (a puzzle, a file's content); InputError on anything malformed."""
+    def parse(self, text: str, task_id: str = "") -> list[Puzzle]:
+        """All puzzles in ``text`` (a puzzle, a file's content); InputError on anything malformed.
+
+        ``task_id`` names the task for families whose model knows tasks by id (ARC; e.g. the file stem)."""
         raise NotImplementedError
 
     def answer_text(self, tokens: np.ndarray) -> str:
@@ -108,7 +111,7 @@ class SudokuCodec(Codec):
         self.shape = shape
         self.seq_len = shape.cells
 
-    def parse(self, text: str) -> list[Puzzle]:
+    def parse(self, text: str, task_id: str = "") -> list[Puzzle]:
         lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
         lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
         if not lines:
@@ -198,7 +201,7 @@ class MazeCodec(Codec):
             raise InputError(f"maze metadata: seq_len {seq_len} is not a square")
         self.seq_len = seq_len
 
-    def parse(self, text: str) -> list[Puzzle]:
+    def parse(self, text: str, task_id: str = "") -> list[Puzzle]:
         size = self.size
         lines = text.replace("\r\n", "\n").split("\n")
         while lines and lines[-1] == "":  # a file's final newline
@@ -323,6 +326,13 @@ class ArcCodec(Codec):
             return None
         got, want = self.grid(tokens), self.grid(puzzle.expected)
         return got is not None and want is not None and got.shape == want.shape and bool((got == want).all())
+
+
+def arc_task_identifiers(data_dir: str | Path) -> dict[str, int]:
+    """Task id -> puzzle identifier of the task's un-augmented variant, from an ARC dataset's train table."""
+    df = read_split(Path(data_dir), "train")
+    rows = df.filter(df["variant"] == 0).select("task_id", "puzzle_identifier").unique("task_id")
+    return {str(t): int(i) for t, i in zip(rows["task_id"], rows["puzzle_identifier"], strict=True)}
 
 
 def codec_for(meta: DatasetMeta, arc_identifiers: dict[str, int] | None = None) -> Codec:

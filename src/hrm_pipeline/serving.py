@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from hrm_pipeline.data.storage import DatasetMeta, read_meta, read_split
+from hrm_pipeline.data.storage import DatasetMeta, read_meta
 from hrm_pipeline.errors import InputError
-from hrm_pipeline.puzzles import Answer, Codec, Puzzle, codec_for
+from hrm_pipeline.puzzles import Answer, Codec, Puzzle, arc_task_identifiers, codec_for
 
 HALT_DEFAULT = "q"  # a user's puzzle stops where the Q-head says halt (inference.HALT_MODES)
 BATCH_SIZE = 64  # rows per forward: small enough for a CPU request, and one progress tick per batch
@@ -96,9 +96,7 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
 
     def parse(self, text: str, *, task_id: str = "") -> list[Puzzle]:
         """The puzzles in one user text (InputError when malformed)."""
-        if self.family == "arc":
-            return self.codec.parse(text, task_id=task_id)
-        return self.codec.parse(text)
+        return self.codec.parse(text, task_id=task_id)
 
     def solve(
         self,
@@ -171,13 +169,6 @@ def _cuda_available() -> bool:
 
 
 # ---- what the registry logs ------------------------------------------------------------------------------
-
-
-def arc_task_identifiers(data_dir: str | Path) -> dict[str, int]:
-    """Task id -> puzzle identifier of the task's un-augmented variant, from an ARC dataset's train table."""
-    df = read_split(Path(data_dir), "train")
-    rows = df.filter(df["variant"] == 0).select("task_id", "puzzle_identifier").unique("task_id")
-    return {str(t): int(i) for t, i in zip(rows["task_id"], rows["puzzle_identifier"], strict=True)}
 
 
 def model_artifacts(model_path: str | Path, data_dir: str | Path, work_dir: str | Path) -> dict[str, str]:

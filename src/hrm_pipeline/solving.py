@@ -95,10 +95,14 @@ def run(args: argparse.Namespace, params) -> None:
     if args.max_steps is not None and args.max_steps < 1:
         raise InputError(f"--max-steps must be at least 1, got {args.max_steps}")
     text, task_id = _read_input(args.puzzle, args.family)
-    model, source = _load_model(args, params)
-    if model.family != args.family:
-        raise InputError(f"{source} solves {model.family} puzzles, not {args.family}")
-    puzzles = model.parse(text, task_id=task_id)
+    if args.checkpoint:
+        model, puzzles = _from_checkpoint(args, params, text, task_id)
+        source = str(args.checkpoint)
+    else:
+        model, source = _from_registry(args, params)
+        if model.family != args.family:
+            raise InputError(f"{source} solves {model.family} puzzles, not {args.family}")
+        puzzles = model.parse(text, task_id=task_id)
     progress = not args.no_progress and len(puzzles) > 1
     answers = model.solve(puzzles, max_steps=args.max_steps, halt=args.halt, progress=progress)
     budget = args.max_steps or model.trained_steps
@@ -158,25 +162,38 @@ def _read_input(arg: str, family: str) -> tuple[str, str]:
     raise InputError(f"no such file: {arg}")
 
 
-def _load_model(args: argparse.Namespace, params):
-    """(HRMPuzzleModel, where it came from) from --checkpoint or the registry."""
+def _from_checkpoint(args: argparse.Namespace, params, text: str, task_id: str):
+    """(HRMPuzzleModel, puzzles) of a local checkpoint; the puzzles are read before the model loads, so bad
+    input is refused at once."""
+    from hrm_pipeline.data.storage import read_meta
     from hrm_pipeline.errors import InputError
-    from hrm_pipeline.serving import HRMPuzzleModel, arc_task_identifiers
+    from hrm_pipeline.puzzles import arc_task_identifiers, codec_for
 
-    if args.checkpoint:
-        data_dir = Path(args.data) if args.data else params.dataset_dir(args.family)
-        meta = data_dir / "metadata.json"
-        if not Path(args.checkpoint).is_file():
-            raise InputError(f"no model file at {args.checkpoint}")
-        if not meta.is_file():
-            raise InputError(
-                f"no dataset metadata at {meta}: the board size comes from the model's dataset (--data DIR)"
-            )
-        ids = None
-        if args.family == "arc" and (data_dir / "train.parquet").is_file():
-            ids = arc_task_identifiers(data_dir)
-        return HRMPuzzleModel.from_files(args.checkpoint, meta, ids), str(args.checkpoint)
+    data_dir = Path(args.data) if args.data else params.dataset_dir(args.family)
+    if not Path(args.checkpoint).is_file():
+        raise InputError(f"no model file at {args.checkpoint}")
+    if not (data_dir / "metadata.json").is_file():
+        raise InputError(
+            f"no dataset metadata at {data_dir / 'metadata.json'}: the board size comes from the model's "
+            "dataset (--data DIR)"
+        )
+    meta = read_meta(data_dir)
+    if meta.dataset != args.family:
+        raise InputError(f"{args.checkpoint} solves {meta.dataset} puzzles, not {args.family}")
+    ids = None
+    if args.family == "arc" and (data_dir / "train.parquet").is_file():
+        ids = arc_task_identifiers(data_dir)
+    puzzles = codec_for(meta, ids).parse(text, task_id=task_id)
 
+    from hrm_pipeline.serving import HRMPuzzleModel
+
+    return HRMPuzzleModel.from_files(args.checkpoint, data_dir / "metadata.json", ids), puzzles
+
+
+def _from_registry(args: argparse.Namespace, params):
+    """(HRMPuzzleModel, URI) through ``mlflow.pyfunc.load_model``: what `mlflow models serve` runs too."""
+    from hrm_pipeline.errors import InputError
+    from hrm_pipeline.serving import HRMPuzzleModel
     from hrm_pipeline.tracking.connection import bounded_requests, first_line, resolve_uri
 
     name = params.registry.model_name.replace("{dataset}", args.family)
@@ -187,7 +204,8 @@ def _load_model(args: argparse.Namespace, params):
     store = resolve_uri(params.tracking)
     hint = "register one with `hrm register`, or pass --checkpoint runs/<dataset>/model.pt"
     local_db = Path(store.removeprefix(SQLITE)) if store.startswith(SQLITE) else None
-    if local_db is not None and not local_db.is_file():  # do not create an empty store just to fail
+    # A registry URI against a local store that does not exist yet: say so instead of creating an empty one.
+    if uri.startswith("models:/") and local_db is not None and not local_db.is_file():
         raise InputError(f"cannot load model {uri}: no MLflow store at {local_db} ({hint})")
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)

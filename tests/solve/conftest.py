@@ -1,0 +1,87 @@
+"""Tiny untrained models of each family, with the dataset metadata that gives their board size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from hrm_pipeline.data.storage import DatasetMeta
+from hrm_pipeline.model import HRM, HRMConfig
+from hrm_pipeline.train.checkpoint import atomic_torch_save
+
+REPO = Path(__file__).resolve().parents[2]
+TRAINED_STEPS = 2  # halt_max_steps of the tiny models
+MAZE_SIZE = 10
+
+METAS = {
+    "sudoku": DatasetMeta("sudoku", 8, 36, 1, "test", 0, extra={"box_rows": 2, "box_cols": 3}),
+    "maze": DatasetMeta("maze", 6, MAZE_SIZE * MAZE_SIZE, 1, "test", 0),
+    "arc": DatasetMeta("arc", 12, 900, 3, "test", 0),
+}
+
+
+def _write_model(folder: Path, meta: DatasetMeta) -> None:
+    cfg = HRMConfig(
+        vocab_size=meta.vocab_size,
+        seq_len=meta.seq_len,
+        num_puzzle_identifiers=meta.num_puzzle_identifiers,
+        hidden_size=16,
+        num_heads=2,
+        H_layers=1,
+        L_layers=1,
+        H_cycles=1,
+        L_cycles=1,
+        pos_encodings="learned",
+        halt_max_steps=TRAINED_STEPS,
+        puzzle_emb_ndim=16 if meta.dataset == "arc" else 0,
+    )
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"model": HRM(cfg).state_dict(), "model_config": asdict(cfg)}, folder / "model.pt")
+    (folder / "metadata.json").write_text(json.dumps(meta.to_json({})))
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> Path:
+    """<root>/<family>/{model.pt, metadata.json} for sudoku (6x6), maze (10x10) and ARC."""
+    root = tmp_path_factory.mktemp("models")
+    for family, meta in METAS.items():
+        _write_model(root / family, meta)
+    return root
+
+
+def _hrm(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO / "src"),
+        "OMP_NUM_THREADS": "1",
+        "DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "hrm_pipeline.cli", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, input=stdin, timeout=300)
+
+
+@pytest.fixture
+def hrm():
+    """The `hrm` command as a user runs it (a subprocess), with telemetry off and one torch thread."""
+    return _hrm
+
+
+@pytest.fixture
+def maze_rows() -> list[str]:
+    """A walled 10x10 box with S top-left and G bottom-right inside it."""
+    size = MAZE_SIZE
+    inner = size - 2
+    rows = ["#" * size] + ["#" + " " * inner + "#" for _ in range(inner)] + ["#" * size]
+    rows[1] = "#S" + rows[1][2:]
+    rows[-2] = rows[-2][:-2] + "G#"
+    return rows
