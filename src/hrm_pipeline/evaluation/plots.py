@@ -76,7 +76,7 @@ def scaling(rows: pl.DataFrame, path: Path, trained_steps: int) -> Path:
     fig = Figure(figsize=FIGSIZE)
     ax = fig.subplots()
     x = rows["max_steps"].to_numpy()
-    for col in [c for c in rows.columns if c.endswith("accuracy") or c.startswith("pass_at_")]:
+    for col in [c for c in rows.columns if c.endswith(("accuracy", "_rate")) or c.startswith("pass_at_")]:
         ax.plot(x, rows[col].to_numpy(), "o-", label=col)
     ax.axvline(trained_steps, color="grey", linestyle=":", label=f"trained halt_max_steps = {trained_steps}")
     ax.set_xscale("log", base=2)

@@ -134,11 +134,27 @@ def run_evaluation(params: Params, *, progress: bool = True) -> EvaluationResult
             "num_puzzles": len(state_rows),
         }
 
+    buckets, arc = _family_metrics(meta, table, runs, act, scaling_rows, nested, cfg)
+    nested["scaling"] = {
+        f"{row['factor']}x": {k: v for k, v in row.items() if k != "factor"} for row in scaling_rows
+    }
+
+    hist = steps_histogram(act.steps, trained)
+    files = _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc, head, act, trained)
+    return EvaluationResult(metrics=flatten(nested), nested=nested, files=files)
+
+
+def _family_metrics(meta, table, runs, act, scaling_rows, nested, cfg):
+    """The dataset's own figures, added to ``nested`` (and Maze/ARC columns to the scaling rows).
+
+    Returns the Sudoku rating buckets (else []) and the ARC vote of the 1x run (else None) for the files.
+    """
     buckets: list[Bucket] = []
     arc: ArcScores | None = None
+    inputs = table["inputs"].to_numpy()
     if meta.dataset == "sudoku" and "rating" in table.columns:
         edges = list(meta.extra.get("rating_buckets") or DEFAULT_RATING_EDGES)
-        buckets = rating_buckets(table["rating"].to_numpy(), head.scores, edges)
+        buckets = rating_buckets(table["rating"].to_numpy(), runs[0].scores, edges)
         nested["sudoku"] = {
             "buckets": {
                 b.label: {
@@ -169,13 +185,7 @@ def run_evaluation(params: Params, *, progress: bool = True) -> EvaluationResult
             **{f"pass_at_{k}": arc.per_task(k) for k in arc.ks},
             **{f"pass_at_{k}_per_input": arc.per_input(k) for k in arc.ks},
         }
-    nested["scaling"] = {
-        f"{row['factor']}x": {k: v for k, v in row.items() if k != "factor"} for row in scaling_rows
-    }
-
-    hist = steps_histogram(act.steps, trained)
-    files = _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc, head, act, trained)
-    return EvaluationResult(metrics=flatten(nested), nested=nested, files=files)
+    return buckets, arc
 
 
 def _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc, head, act, trained):
@@ -240,7 +250,7 @@ def _write_report(out_dir, meta, table, head, act, pngs, nested, arc, gallery_si
     inputs, labels = table["inputs"].to_numpy(), table["labels"].to_numpy()
     items = [
         GalleryItem(
-            name=f"{'right' if correct[i] else 'wrong'} example {int(table['example_id'][int(i)])}",
+            name=f"example {int(table['example_id'][int(i)])}",
             inputs=inputs[i],
             labels=labels[i],
             prediction=head.pred.tokens[i],
