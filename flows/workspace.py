@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +25,27 @@ PARAMS_FILE = Path("params.yaml")
 # Every flow writes the same data/, runs/, dvc.lock and params.yaml: one run at a time per server.
 WORKSPACE_LIMIT = "hrm-workspace"
 WORKSPACE_SLOTS = 1
+_holding: ContextVar[bool] = ContextVar("holding_workspace", default=False)
 
 
 @contextmanager
 def workspace_slot(timeout_s: float | None = None) -> Iterator[None]:
-    """Hold the workspace for the whole flow run; a second run waits (or gives up after ``timeout_s``)."""
+    """Hold the workspace for the whole flow run; a second run waits (or gives up after ``timeout_s``).
+
+    A subflow of a flow that holds the slot already has it (a second slot would wait forever).
+    """
+    if _holding.get():
+        yield
+        return
     _ensure_limit()
     get_run_logger().info("waiting for the workspace slot %r", WORKSPACE_LIMIT)
     with concurrency(WORKSPACE_LIMIT, occupy=1, timeout_seconds=timeout_s, strict=True):
         get_run_logger().info("holding the workspace slot %r", WORKSPACE_LIMIT)
-        yield
+        token = _holding.set(True)
+        try:
+            yield
+        finally:
+            _holding.reset(token)
 
 
 def _ensure_limit() -> None:

@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DVC_NO_ANALYTICS=1 DO_NOT_TRACK=true PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PATH="$PWD/.venv/bin:$PATH"  # the stages call `hrm`
-exec dvc repro "$@"
+dvc repro "$@"
+# Every version goes to the DVC remote (.dvc/config; a folder by default), so `hrm data rollback REV` can
+# restore it even after the local cache is gone.
+dvc push

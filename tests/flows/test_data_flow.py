@@ -3,7 +3,7 @@
 import sys
 
 import pytest
-from flow_project import make_project, run
+from helpers.flow_project import make_project, run
 from omegaconf import OmegaConf
 
 RUN_FLOW = (
