@@ -8,6 +8,7 @@ checkpoint), so the command line and the server share one code path.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -28,6 +29,7 @@ BATCH_SIZE = 64  # rows per forward: small enough for a CPU request, and one pro
 ARC_TASKS_FILE = "arc_tasks.json"
 INPUT_COLUMN = "puzzle"
 OUTPUT_COLUMNS = ("solution", "steps", "valid")
+DISTRIBUTION = "hrm-pipeline"
 
 
 class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
@@ -207,3 +209,26 @@ def input_example(meta: DatasetMeta) -> pd.DataFrame | None:
     if meta.dataset == "sudoku":
         return pd.DataFrame({INPUT_COLUMN: ["." * meta.seq_len]})
     return None
+
+
+def pip_requirements() -> list[str] | None:
+    """The package's own runtime dependencies: known exactly, and MLflow's inference of them (loading the
+    model in a subprocess) costs ~10 s per logged model. None when running from an uninstalled source tree
+    (then MLflow infers them)."""
+    try:
+        declared = importlib.metadata.requires(DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return [r for r in declared if "extra ==" not in r]
+
+
+def pyfunc_kwargs(model_path: str | Path, data_dir: str | Path, work_dir: str | Path) -> dict[str, Any]:
+    """Everything ``mlflow.pyfunc.log_model`` / ``save_model`` needs for a trained model, e.g.
+    ``mlflow.pyfunc.log_model(name="model", registered_model_name=..., **pyfunc_kwargs(...))``."""
+    return {
+        "python_model": HRMPuzzleModel(),
+        "artifacts": model_artifacts(model_path, data_dir, work_dir),
+        "signature": signature(),
+        "input_example": input_example(read_meta(Path(data_dir))),
+        "pip_requirements": pip_requirements(),
+    }
