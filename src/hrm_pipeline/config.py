@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
@@ -90,11 +91,12 @@ class ConfigError(ValueError):
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
     """Read ``path`` (missing file = all defaults) and apply ``key=value`` overrides."""
     path = Path(path)
+    merged = None
     try:
         schema = OmegaConf.structured(Params)
         layers = [schema]
         if path.exists():
-            layers.append(OmegaConf.load(path))
+            layers.append(_load_yaml(path))
         if overrides:
             bad = [o for o in overrides if "=" not in o]
             if bad:
@@ -110,13 +112,34 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     except (TypeError, ValueError) as err:  # a dataclass __post_init__ refusing a value
         if isinstance(err, ConfigError):
             raise
-        raise ConfigError(f"{path}: {str(err).splitlines()[0]}") from None
+        raise ConfigError(f"{path}: {_failing_section(merged)}{str(err).splitlines()[0]}") from None
     assert isinstance(params, Params)
     if params.pipeline.dataset not in DATASETS:
         raise ConfigError(
             f"pipeline.dataset: {params.pipeline.dataset!r} is not one of {', '.join(DATASETS)}"
         )
     return params
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.load(path)
+    except yaml.YAMLError as err:  # syntax errors and duplicate keys: one line, not a parser traceback
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+
+
+def _failing_section(merged: Any) -> str:
+    """``"<section>: "`` for a value a section's own checks refused (their messages name only the field)."""
+    if merged is None:
+        return ""
+    for name in merged:
+        try:
+            OmegaConf.to_object(merged[name])
+        except (TypeError, ValueError, OmegaConfBaseException):
+            return f"{name}: "
+    return "model: "  # every section converts alone: HRMConfig (built from the model section) refused it
 
 
 def _describe(err: OmegaConfBaseException, path: Path) -> str:
