@@ -21,7 +21,6 @@ TRAINED_STEPS = 2  # halt_max_steps of the tiny models
 MAZE_SIZE = 10
 
 METAS = {
-    "sudoku": DatasetMeta("sudoku", 8, 36, 1, "test", 0, extra={"box_rows": 2, "box_cols": 3}),
     "maze": DatasetMeta("maze", 6, MAZE_SIZE * MAZE_SIZE, 1, "test", 0),
     "arc": DatasetMeta("arc", 12, 900, 3, "test", 0),
 }
@@ -48,12 +47,36 @@ def _write_model(folder: Path, meta: DatasetMeta) -> None:
     (folder / "metadata.json").write_text(json.dumps(meta.to_json({})))
 
 
+def _train_sudoku(folder: Path) -> None:
+    """The real route for sudoku: a tiny generated 6x6 dataset, trained a few steps by the training loop."""
+    from hrm_pipeline.data.storage import load_split, write_dataset
+    from hrm_pipeline.data.sudoku import SudokuConfig, build_tables
+    from hrm_pipeline.train import TrainConfig, train
+
+    cfg = SudokuConfig(box_rows=2, box_cols=3, train_size=16, test_size=4, num_aug=1, min_givens=8)
+    cfg.max_givens, cfg.bucket_edges, cfg.bucket_shares = 20, [0, 1], [0.5, 0.5]
+    write_dataset(build_tables(cfg, progress=False), folder)
+    data = load_split(folder, "train")
+    model_cfg = HRMConfig(
+        vocab_size=data.vocab_size, seq_len=data.seq_len, num_puzzle_identifiers=1, hidden_size=16,
+        num_heads=2, H_layers=1, L_layers=1, H_cycles=1, L_cycles=1, pos_encodings="learned",
+        halt_max_steps=TRAINED_STEPS, puzzle_emb_ndim=0,
+    )  # fmt: skip
+    run = TrainConfig(
+        global_batch_size=8, lr=3e-3, lr_warmup_steps=1, epochs=10, max_steps=3, eval_interval=0,
+        checkpoint_interval=0, log_interval=1, progress=False, num_threads=1, loss_type="softmax",
+    )  # fmt: skip
+    train(model_cfg, run, data, None, folder)
+
+
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> Path:
-    """<root>/<family>/{model.pt, metadata.json} for sudoku (6x6), maze (10x10) and ARC."""
+    """<root>/<family>/{model.pt, metadata.json}: sudoku (6x6, generated and trained a few steps), maze
+    (10x10) and ARC (untrained: the answers are checked, not expected to be right)."""
     root = tmp_path_factory.mktemp("models")
-    for family, meta in METAS.items():
-        _write_model(root / family, meta)
+    _train_sudoku(root / "sudoku")
+    for family in ("maze", "arc"):
+        _write_model(root / family, METAS[family])
     return root
 
 
