@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -16,7 +17,7 @@ from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from ruamel.yaml import YAML
 
 from hrm_pipeline.config import load_params
@@ -84,4 +85,11 @@ def apply_overrides(overrides: Mapping[str, Any] | None, path: Path = PARAMS_FIL
     with os.fdopen(fd, "w") as fh:
         fh.write(buf.getvalue())
     os.replace(tmp, path)
-    get_run_logger().info("params.yaml overrides: %s", dict(overrides))
+    _logger().info("params.yaml overrides: %s", dict(overrides))
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:  # called outside a flow run (tests, scripts)
+        return logging.getLogger(__name__)

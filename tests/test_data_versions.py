@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from hrm_pipeline import data_versions
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_SUDOKU = {"train_size": 12, "test_size": 6, "num_aug": 1}
 GIT_ID = {f"GIT_{w}_{k}": v for w in ("AUTHOR", "COMMITTER") for k, v in (("NAME", "t"), ("EMAIL", "t@t"))}
@@ -80,7 +82,7 @@ def test_versions_lists_each_data_version_with_params_and_validation(versions):
     assert [s["params"]["seed"] for s in sudoku] == [0, 1]
     assert [s["validation"] for s in sudoku] == ["passed", "passed"]
     assert sudoku[0]["md5"] != sudoku[1]["md5"]
-    assert "seed=1" in hrm(ws, "data", "versions").stdout
+    assert "seed=1" in data_versions.format_versions(data_versions.list_versions(ws))
 
 
 @pytest.mark.slow
@@ -95,10 +97,10 @@ def test_rollback_restores_identical_tables_from_cache_then_from_remote(versions
     assert "Running stage 'train'" in dry and "Running stage 'generate@sudoku'" not in dry
 
     shutil.rmtree(ws / ".dvc" / "cache")
-    assert "from the DVC remote" in hrm(ws, "data", "rollback", "v2").stdout
+    assert data_versions.rollback("v2", ws).pulled  # from the remote
     assert data_bytes(ws) == v2
     shutil.rmtree(ws / ".dvc" / "cache")
-    hrm(ws, "data", "rollback", "v1")
+    data_versions.rollback("v1", ws)
     assert data_bytes(ws) == v1
 
 
