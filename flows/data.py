@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from flows.stage_tasks import push, stage_task
 from flows.workspace import apply_overrides, workspace_slot
 from hrm_pipeline.config import DATASETS
+from hrm_pipeline.data_versions import commit_version
 
 
 @flow(name="hrm-data", log_prints=True)
@@ -16,8 +17,12 @@ def data_flow(
     datasets: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
     push_to_remote: bool = True,
+    commit: bool = False,
 ) -> dict[str, str]:
-    """Build and validate ``datasets`` (default all); ``overrides`` ({"sudoku.seed": 1}) go in params.yaml."""
+    """Build and validate ``datasets`` (default all); ``overrides`` ({"sudoku.seed": 1}) go in params.yaml.
+
+    ``commit`` git-commits dvc.lock and params.yaml afterwards, making the new data version addressable.
+    """
     with workspace_slot():
         apply_overrides(overrides)
         futures = {}
@@ -30,6 +35,9 @@ def data_flow(
         done = {stage: future.result() for stage, future in futures.items()}
         if push_to_remote:
             push(list(done))
+        if commit and "ran" in done.values():
+            sha = commit_version(message=f"data: {', '.join(datasets or DATASETS)} (flow run)")
+            get_run_logger().info("data version %s", sha or "unchanged")
         return done
 
 

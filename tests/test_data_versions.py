@@ -46,9 +46,9 @@ def make_version(ws: Path, seed: int, tag: str) -> dict[str, bytes]:
     OmegaConf.save(params, ws / "params.yaml")
     run(["dvc", "repro", "validate@sudoku"], ws)
     run(["dvc", "push"], ws)
-    run(["git", "add", "dvc.lock", "params.yaml"], ws)
-    run(["git", "commit", "-qm", f"data {tag}"], ws)
-    run(["git", "tag", tag], ws)
+    sha = data_versions.commit_version(ws, f"data {tag}")
+    assert sha is not None and data_versions.commit_version(ws) is None  # nothing new to record
+    run(["git", "tag", tag, sha], ws)
     return data_bytes(ws)
 
 
@@ -67,8 +67,11 @@ def versions(tmp_path_factory):
     run(["dvc", "remote", "add", "-d", "store", str(root / "remote")], ws)
     run(["git", "add", "-A"], ws)
     run(["git", "commit", "-qm", "init"], ws)
-    v1 = make_version(ws, seed=0, tag="v1")
-    v2 = make_version(ws, seed=1, tag="v2")
+    with pytest.MonkeyPatch.context() as mp:  # commit_version's git needs an identity, like a user's
+        for key, value in GIT_ID.items():
+            mp.setenv(key, value)
+        v1 = make_version(ws, seed=0, tag="v1")
+        v2 = make_version(ws, seed=1, tag="v2")
     assert v1 != v2
     return ws, v1, v2
 

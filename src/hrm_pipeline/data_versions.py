@@ -148,6 +148,18 @@ def list_versions(root: str | Path = ".") -> list[DataVersion]:
     return versions
 
 
+def commit_version(root: str | Path = ".", message: str = "data version") -> str | None:
+    """Commit ``dvc.lock`` and ``params.yaml`` (only those) so the current data is addressable; returns the
+    new commit, or None when neither changed since the last commit."""
+    root = Path(root)
+    paths = [p for p in (LOCK_FILE, PARAMS_FILE) if (root / p).exists()]
+    _git(root, "add", "--", *paths)
+    if _run(["git", "diff", "--cached", "--quiet", "--", *paths], root).returncode == 0:
+        return None
+    _git(root, "commit", "-q", "-m", message, "--", *paths)
+    return _git(root, "rev-parse", "HEAD").strip()
+
+
 def rollback(rev: str, root: str | Path = ".", datasets: list[str] | None = None) -> RollbackResult:
     """Restore the datasets recorded at ``rev`` (their lock entries, params and bytes) into the workspace."""
     root = Path(root)
