@@ -162,3 +162,32 @@ def test_arc_model_knows_its_tasks_by_id_through_the_logged_artifacts(tmp_path, 
     assert unknown.puzzle_identifier == 0
     (answer,) = model.solve([known])
     assert answer.valid in (True, False)  # the task gives its output, so the answer is checked
+
+
+def test_hrm_solve_defaults_to_the_registered_champion(models, tmp_path, monkeypatch, capsys):
+    """The default model of `hrm solve <family>` is models:/hrm-<family>@champion in the configured store."""
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(store)
+    data_dir = models / "sudoku"
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            registered_model_name="hrm-sudoku",
+            **serving.pyfunc_kwargs(data_dir / "model.pt", data_dir, tmp_path),
+        )
+    MlflowClient(store).set_registered_model_alias("hrm-sudoku", "champion", info.registered_model_version)
+
+    rc = cli.main(["solve", "sudoku", PUZZLE, "--json", "--no-progress"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    got = json.loads(out.out)
+    assert got["model"] == "models:/hrm-sudoku@champion" and len(got["answers"][0]["solution"]) == 36
+
+    (tmp_path / "maze.txt").write_text("S G")
+    rc = cli.main(["solve", "maze", "maze.txt", "--no-progress"])  # no maze model registered here
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "models:/hrm-maze@champion" in err
