@@ -219,7 +219,9 @@ class MazeCodec(Codec):
                     f"line {i + 1}: bad character {bad!r}: a maze uses '#' (wall), ' ' (free), 'S' and 'G'"
                 )
             if len(ln) != size:
-                raise InputError(f"line {i + 1} has {len(ln)} characters, expected {size}")
+                # Free cells are spaces, and editors like to strip trailing ones.
+                hint = " (trailing spaces stripped?)" if len(ln) < size else ""
+                raise InputError(f"line {i + 1} has {len(ln)} characters, expected {size}{hint}")
         tokens = maze_grid.encode("".join(lines))
         labels, status = maze_grid.label_tokens(tokens)
         if status[0] != maze_grid.OK:
