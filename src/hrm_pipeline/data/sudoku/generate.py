@@ -1,22 +1,30 @@
 """Unique-solution puzzle generation to a target rating mix, with no outside data.
 
-Random minimal puzzles are almost never search-hard, so hard ones are grown by local search: from the
-generated puzzle nearest to the target rating bucket, propose clue moves against the fixed solution (swap
-one clue for another, or add/remove one), keep a move if the puzzle stays unique and its rating gets no
-further from the bucket, and stop when the rating lands in it. Every result joins the seed pool, so later
-targets start close (the pool bootstraps itself from random puzzles).
+Random minimal puzzles are almost never search-hard, so hard ones grow by local search in a pool of the
+hardest puzzles found so far (bootstrapped from random puzzles). A step takes a pool seed and one of its
+clues and enumerates every solution the puzzle has without that clue; a blank cell where no solution but the
+seed's own has the seed's digit is a clue swap that keeps the puzzle unique. So one search finds all unique
+swaps of a clue at once, instead of testing swaps one by one (~1% of random swaps of a hard puzzle are
+unique). Other steps add one clue (unique for free).
+
+Every new puzzle is rated once as stored, then placed by ``_offer``: into its bucket if that still has
+room, else into an open bucket through a few random images of it (the rating depends on the orientation;
+an image is a valid puzzle of the same orbit), else into an easier open bucket by adding clues from the
+solution (keeps it unique, cheaply lowers the rating). So most candidates land somewhere and the hard seeds
+feed the easy buckets too. Output comes in blocks whose bucket counts follow the shares exactly, shuffled
+within a block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from hrm_pipeline.data.sudoku.api import analyse
-from hrm_pipeline.data.sudoku.solver import Shape
-from hrm_pipeline.data.sudoku.symmetry import apply_transform, canonical_key, random_transform
+from hrm_pipeline.data.sudoku.solver import Shape, search, tables_for
+from hrm_pipeline.data.sudoku.symmetry import OrbitSet, apply_transform, random_transform
 
 # Official Sudoku-Extreme test buckets (guesses) and shares; the last bucket is open-ended.
 OFFICIAL_BUCKET_EDGES = [0, 1, 3, 11, 51]  # bucket i = [edges[i], edges[i+1]) guesses
@@ -27,15 +35,21 @@ OFFICIAL_BUCKET_SHARES = [0.14, 0.10, 0.14, 0.51, 0.11]
 class SearchParams:
     min_givens: int = 17  # official range of givens
     max_givens: int = 35
-    max_steps: int = 1000  # moves tried per walk before restarting from another seed
-    p_remove: float = 0.15  # share of moves that drop a clue (raises difficulty, lowers givens)
-    p_add: float = 0.05  # share that add one (lowers difficulty)
-    pool_size: int = 512  # seeds remembered; random ones are forgotten to keep the search moving
-    seed_choices: int = 8  # a walk starts from one of this many pool puzzles nearest the target
-    p_fresh: float = 0.05  # or, this often, from a fresh random puzzle (diversity, escapes dead ends)
-    p_transform: float = 0.2  # share of moves that re-orient the puzzle by a random symmetry
-    neighbours: int = 8  # moves tried per climbing step; the closest unique one is taken
-    p_downhill: float = 0.05  # a unique move that gets further from the target is still taken this often
+    max_steps: int = 1000  # swap searches a seed serves before it leaves the pool (spreads the lineages)
+    # Alternatives enumerated per dropped clue. With more, a unique swap is rare anyway: on hard 22-clue
+    # puzzles 96% of drops let in >= 64 solutions and those give almost no swaps (measured).
+    alternatives: int = 64
+    pool_size: int = 64  # hardest puzzles kept as seeds
+    pool_cap: int = 0  # ratings above this count as equal for the pool (0 = twice the top bucket's edge)
+    p_add: float = (
+        0.3  # share of steps that add one clue to a seed instead (unique for free, ~half the rating)
+    )
+    orientations: int = 4  # images rated when a candidate's bucket is full
+    block: int = 100  # output block: bucket counts exact per block
+    # Lineages differ a lot: from some random puzzles the pool climbs past 51 guesses in < 1 s, from others it
+    # stalls near 40 for minutes (measured). A pool below the hardest open bucket whose best rating has not
+    # improved for this many candidates restarts from a fresh random puzzle.
+    stall: int = 3000
 
 
 @dataclass
@@ -47,10 +61,6 @@ class Puzzle:
 
 def bucket_of(rating: int, edges: list[int]) -> int:
     return int(np.searchsorted(np.asarray(edges), rating, side="right") - 1)
-
-
-def _distance(rating: int, lo: int, hi: int) -> int:
-    return lo - rating if rating < lo else (rating - hi + 1 if rating >= hi else 0)
 
 
 def random_puzzle(shape: Shape, rng: np.random.Generator) -> Puzzle:
@@ -80,109 +90,6 @@ def random_puzzle(shape: Shape, rng: np.random.Generator) -> Puzzle:
     return Puzzle(grid, solution, analyse(grid, shape, limit=1).rating)
 
 
-@dataclass
-class MixGenerator:
-    """Stateful generator: ``next_puzzle(bucket)`` returns a new inequivalent unique puzzle in the bucket."""
-
-    shape: Shape
-    rng: np.random.Generator
-    edges: list[int] = field(default_factory=lambda: list(OFFICIAL_BUCKET_EDGES))
-    params: SearchParams = field(default_factory=SearchParams)
-    pool: list[Puzzle] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)
-    solves: int = 0  # uniqueness checks made (for throughput reports)
-
-    def _bounds(self, bucket: int) -> tuple[int, int]:
-        lo = self.edges[bucket]
-        hi = self.edges[bucket + 1] if bucket + 1 < len(self.edges) else 1 << 30
-        return lo, hi
-
-    def _seed(self, lo: int, hi: int) -> Puzzle:
-        if not self.pool or self.rng.random() < self.params.p_fresh:
-            return random_puzzle(self.shape, self.rng)
-        dist = np.array([_distance(p.rating, lo, hi) for p in self.pool])
-        near = np.argsort(dist, kind="stable")[: self.params.seed_choices]
-        return self.pool[int(self.rng.choice(near))]
-
-    def _move(self, p: Puzzle) -> tuple[np.ndarray, np.ndarray, bool]:
-        """A neighbour (puzzle, solution, is_equivalent): a clue move, or a symmetry image of the puzzle.
-
-        The rating depends on orientation (std ~10 guesses over transforms), so re-orienting is a cheap
-        climbing move that keeps uniqueness; the result is a new stored puzzle of the same orbit.
-        """
-        pr = self.params
-        if self.rng.random() < pr.p_transform:
-            t = random_transform(self.shape, self.rng)
-            return apply_transform(p.puzzle, t, self.shape), apply_transform(p.solution, t, self.shape), True
-        grid = p.puzzle.copy()
-        clues = np.flatnonzero(grid)
-        blanks = np.flatnonzero(grid == 0)
-        r = self.rng.random()
-        if len(clues) > pr.max_givens or (r < pr.p_remove and len(clues) > pr.min_givens):
-            grid[self.rng.choice(clues)] = 0
-        elif len(clues) < pr.min_givens or r < pr.p_remove + pr.p_add:
-            cell = self.rng.choice(blanks)
-            grid[cell] = p.solution[cell]
-        else:
-            grid[self.rng.choice(clues)] = 0
-            cell = self.rng.choice(blanks)
-            grid[cell] = p.solution[cell]
-        return grid, p.solution, False
-
-    def _remember(self, p: Puzzle) -> None:
-        self.pool.append(p)
-        if len(self.pool) > self.params.pool_size:
-            self.pool.pop(int(self.rng.integers(len(self.pool))))
-
-    def _accept(self, p: Puzzle) -> bool:
-        key = canonical_key(p.puzzle, self.shape)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        self._remember(p)
-        return True
-
-    def next_puzzle(self, bucket: int) -> Puzzle:
-        lo, hi = self._bounds(bucket)
-        pr = self.params
-        while True:
-            cur = self._seed(lo, hi)
-            best = cur
-            cur_d = _distance(cur.rating, lo, hi)
-            steps = 0
-            while steps < pr.max_steps:
-                # best of a few unique neighbours: a directed climb instead of a blind walk
-                cand, cand_d = None, 1 << 30
-                for _ in range(pr.neighbours):
-                    steps += 1
-                    grid, solution, same_orbit = self._move(cur)
-                    # a symmetry image stays unique: rating it (first solution only) is enough
-                    a = analyse(grid, self.shape, limit=1 if same_orbit else 2)
-                    self.solves += 1
-                    if not same_orbit and a.solutions != 1:
-                        continue
-                    d = _distance(a.rating, lo, hi)
-                    if d < cand_d:
-                        cand, cand_d = Puzzle(grid, solution, a.rating), d
-                    if d == 0:
-                        break
-                if cand is None or (cand_d > cur_d and self.rng.random() >= pr.p_downhill):
-                    continue
-                cur, cur_d = cand, cand_d
-                if cur_d < _distance(best.rating, lo, hi):
-                    best = cur
-                givens = int(np.count_nonzero(cur.puzzle))
-                if cur_d == 0 and pr.min_givens <= givens <= pr.max_givens and self._accept(cur):
-                    return cur
-            # a walk that ran out: its closest puzzle becomes a stepping stone for the next walks
-            self._remember(best)
-
-    def generate(self, count: int, shares: list[float]) -> Iterator[Puzzle]:
-        """``count`` puzzles whose buckets follow ``shares`` exactly (largest remainder), in random order."""
-        for bucket in self.rng.permutation(bucket_quota(count, shares)):
-            yield self.next_puzzle(int(bucket))
-
-
 def bucket_quota(count: int, shares: list[float]) -> np.ndarray:
     """Bucket index per puzzle: ``count`` items split by ``shares`` with largest-remainder rounding."""
     s = np.asarray(shares, dtype=float)
@@ -191,3 +98,241 @@ def bucket_quota(count: int, shares: list[float]) -> np.ndarray:
     k = np.floor(raw).astype(int)
     k[np.argsort(-(raw - k), kind="stable")[: count - k.sum()]] += 1
     return np.repeat(np.arange(len(s)), k)
+
+
+class MixGenerator:
+    """Stateful generator of unique, mutually inequivalent puzzles; ``generate(count, shares)`` is the entry.
+
+    ``seen``: canonical keys of puzzles to avoid (e.g. the test split's, when generating train); afterwards
+    ``seen`` also holds the keys of every puzzle generated.
+    """
+
+    def __init__(
+        self,
+        shape: Shape,
+        rng: np.random.Generator,
+        edges: list[int] | None = None,
+        params: SearchParams | None = None,
+        seen: set[str] | None = None,
+    ) -> None:
+        self.shape = shape
+        self.rng = rng
+        self.edges = list(OFFICIAL_BUCKET_EDGES if edges is None else edges)
+        self.params = params or SearchParams()
+        self.pool: list[Puzzle] = []
+        self._uses: list[int] = []
+        self._orbits = OrbitSet(shape)
+        for key in seen or ():
+            # a canonical key is itself a puzzle of its orbit
+            self._orbits.add(np.array([int(c) for c in key], dtype=np.int64), key)
+        self._rated: set[bytes] = set()  # grids already offered (local search revisits some)
+        self.solves = 0  # searches made (for throughput reports)
+        self._tables = tables_for(shape)
+        top = self.edges[-1]
+        self._cap = self.params.pool_cap or max(2 * top, 1)
+        self._need = top  # lowest rating of the hardest bucket with room
+        self._best = -1  # best rating of the current pool's lineage and candidates since it improved
+        self._since_best = 0
+
+    @property
+    def seen(self) -> set[str]:
+        return self._orbits.keys()
+
+    # ---- searches ----------------------------------------------------------------------------------
+
+    def _rate(self, grid: np.ndarray) -> int:
+        self.solves += 1
+        return analyse(grid, self.shape, limit=1).rating
+
+    def _solutions(self, grid: np.ndarray) -> np.ndarray | None:
+        """Every solution of ``grid``, or None when there are ``alternatives`` or more."""
+        t = self._tables
+        limit = self.params.alternatives
+        store = np.empty((limit, self.shape.cells), dtype=np.int64)
+        self.solves += 1
+        nsol = search(
+            grid, t.box_cells, t.h_perm, t.v_perm, t.n, t.br, t.bc, limit, False, True, -1, 0, store
+        )[0]
+        return None if nsol >= limit else store[:nsol]
+
+    # ---- candidates ----------------------------------------------------------------------------------
+
+    def _pool_key(self, p: Puzzle) -> int:
+        return min(p.rating, self._cap)
+
+    def _remember(self, p: Puzzle) -> None:
+        """Keep the hardest puzzles as seeds; among equally hard (capped) ones the newest, for diversity."""
+        pr = self.params
+        self._since_best += 1
+        if p.rating > self._best:
+            self._best, self._since_best = p.rating, 0
+        if len(self.pool) < pr.pool_size:
+            self.pool.append(p)
+            self._uses.append(0)
+            return
+        keys = np.array([self._pool_key(q) for q in self.pool])
+        low = int(np.argmin(keys))
+        if self._pool_key(p) >= keys[low]:
+            self.pool[low], self._uses[low] = p, 0
+
+    def _retire(self, i: int) -> None:
+        self.pool.pop(i)
+        self._uses.pop(i)
+
+    def _candidates(self) -> Iterator[Puzzle]:
+        """New unique puzzles near the pool seeds, rated as stored (each grid once)."""
+        pr = self.params
+        while True:
+            if self._best < self._need and self._since_best >= pr.stall:
+                self.pool.clear()
+                self._uses.clear()
+            if not self.pool:
+                self._best, self._since_best = -1, 0
+                p = random_puzzle(self.shape, self.rng)
+                self.solves += 1
+                self._remember(p)
+                yield p
+                continue
+            i = int(self.rng.integers(len(self.pool)))
+            seed = self.pool[i]
+            self._uses[i] += 1
+            if self._uses[i] >= pr.max_steps:
+                self._retire(i)
+            grid = seed.puzzle
+            clues = np.flatnonzero(grid)
+            if self.rng.random() < pr.p_add or len(clues) < pr.min_givens:
+                child = grid.copy()
+                cell = self.rng.choice(np.flatnonzero(grid == 0))
+                child[cell] = seed.solution[cell]
+                moves = [(child, seed.solution)]
+            else:
+                moves = self._swaps(seed, int(self.rng.choice(clues)))
+            for child, solution in moves:
+                key = child.tobytes()
+                if key in self._rated:
+                    continue
+                self._rated.add(key)
+                p = Puzzle(child, solution, self._rate(child))
+                self._remember(p)
+                yield p
+
+    def _swaps(self, seed: Puzzle, removed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every unique puzzle: ``seed`` minus clue ``removed`` plus one clue of its solution.
+
+        The solutions of the puzzle without the clue are enumerated once (the seed's own among them); adding
+        a clue keeps exactly the solutions that agree with it, so it makes the puzzle unique iff no other
+        solution has the seed's digit in that cell. (Placing other digits too would move to new solution
+        grids, but measured, such children are mostly easy and drag the pool down: 25x slower.)
+        """
+        grid = seed.puzzle.copy()
+        grid[removed] = 0
+        sols = self._solutions(grid)
+        if sols is None:
+            return []
+        if len(sols) == 1:
+            return [(grid, seed.solution)]  # the clue was redundant
+        ok = (grid == 0) & ((sols == seed.solution).sum(axis=0) == 1)
+        ok[removed] = False  # putting the clue back is the seed itself
+        moves = []
+        for cell in self.rng.permutation(np.flatnonzero(ok)):
+            child = grid.copy()
+            child[cell] = seed.solution[cell]
+            moves.append((child, seed.solution))
+        return moves
+
+    # ---- placement ----------------------------------------------------------------------------------
+
+    def _bucket(self, rating: int) -> int:
+        return bucket_of(rating, self.edges)
+
+    def _fits(self, p: Puzzle, quota: np.ndarray) -> bool:
+        givens = int(np.count_nonzero(p.puzzle))
+        pr = self.params
+        return bool(quota[self._bucket(p.rating)] > 0) and pr.min_givens <= givens <= pr.max_givens
+
+    def _offer(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
+        """``p`` or a variant of it in a bucket with room, if one is found and its orbit is new."""
+        if not quota[self._bucket(p.rating)] > 0:
+            q = self._reoriented(p, quota)
+            if q is None and self._bucket(p.rating) > np.flatnonzero(quota > 0).min():
+                q = self._easier(p, quota)
+            p = q
+        if p is None or not self._fits(p, quota) or not self._orbits.add(p.puzzle):
+            return None
+        quota[self._bucket(p.rating)] -= 1
+        return p
+
+    def _easier(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
+        """Add clues from the solution (random cells) until the rating drops into an open bucket."""
+        grid = p.puzzle.copy()
+        lowest = int(np.flatnonzero(quota > 0).min())
+        for cell in self.rng.permutation(np.flatnonzero(grid == 0)):
+            if np.count_nonzero(grid) >= self.params.max_givens:
+                return None
+            grid[cell] = p.solution[cell]
+            q = Puzzle(grid.copy(), p.solution, self._rate(grid))
+            b = self._bucket(q.rating)
+            if quota[b] > 0 and self._fits(q, quota):
+                return q
+            if b < lowest:
+                return None
+        return None
+
+    def _reoriented(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
+        """The first of a few random images of ``p`` whose rating lands in an open bucket.
+
+        Only tried when an open bucket is within a factor 2 of the rating (images rarely go further: the
+        rating's spread over orientations is ~10 guesses). Images also compete for the pool: the children
+        of a seed share its orientation, so a hard image is a better seed.
+        """
+        r0 = p.rating
+        reach = [
+            b
+            for b in np.flatnonzero(quota > 0)
+            if r0 // 2 < self._bounds(b)[1] and self.edges[b] <= 2 * r0 + 1
+        ]
+        if not reach:
+            return None
+        for _ in range(self.params.orientations):
+            t = random_transform(self.shape, self.rng)
+            q = Puzzle(
+                apply_transform(p.puzzle, t, self.shape), apply_transform(p.solution, t, self.shape), 0
+            )
+            q.rating = self._rate(q.puzzle)
+            self._remember(q)
+            if quota[self._bucket(q.rating)] > 0:
+                return q
+        return None
+
+    def _bounds(self, bucket: int) -> tuple[int, int]:
+        hi = self.edges[bucket + 1] if bucket + 1 < len(self.edges) else 1 << 30
+        return self.edges[bucket], hi
+
+    # ---- output -------------------------------------------------------------------------------------
+
+    def _block(self, quota: np.ndarray) -> list[Puzzle]:
+        out: list[Puzzle] = []
+        self._need = self.edges[int(np.flatnonzero(quota > 0).max())]
+        for cand in self._candidates():
+            p = self._offer(cand, quota)
+            if p is not None:
+                out.append(p)
+                if not quota.any():
+                    return out
+                self._need = self.edges[int(np.flatnonzero(quota > 0).max())]
+        raise AssertionError("unreachable: the candidate stream is endless")
+
+    def generate(self, count: int, shares: list[float]) -> Iterator[Puzzle]:
+        """``count`` puzzles whose buckets follow ``shares`` (largest remainder), exactly per block."""
+        k = len(shares)
+        done = np.zeros(k, dtype=np.int64)
+        made = 0
+        while made < count:
+            upto = min(count, made + self.params.block)
+            target = np.bincount(bucket_quota(upto, shares), minlength=k)
+            quota = target - done
+            done = target
+            block = self._block(quota.copy())
+            made = upto
+            for i in self.rng.permutation(len(block)):
+                yield block[i]

@@ -379,11 +379,15 @@ def search(
     low_four=True,
     forbid_cell=-1,
     forbid_digit=0,
+    store=None,
 ):
     """DFS in tdoku's order. grid: int array of n*n digits (0 = blank).
 
     ``forbid_cell``/``forbid_digit`` (a blank cell) remove one candidate first: the generator asks "is there a
     solution other than the known one?" as one satisfiability search (every other solution differs there).
+
+    ``store`` (optional, (k, n*n) int64): receives the first k solutions found, in order; the generator
+    enumerates a clue's alternatives with it to find every unique clue swap at once.
 
     Returns (solutions found up to limit, guesses until the first solution (or all guesses if none),
     total guesses, first solution as digits).
@@ -444,6 +448,10 @@ def search(
                     first_guesses = guesses
                     for c in range(n * n):
                         solution[c] = _lowbit_index(s[c]) + 1
+                if store is not None:
+                    if nsol <= store.shape[0]:
+                        for c in range(n * n):
+                            store[nsol - 1, c] = _lowbit_index(s[c]) + 1
                 if nsol >= limit:
                     break
                 continue
