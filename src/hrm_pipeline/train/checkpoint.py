@@ -140,7 +140,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # truncation and garbage surface as RuntimeError, EOFError, UnpicklingError...
-        first = (str(err).splitlines() or [type(err).__name__])[0]
+        first = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0]  # torch adds advice
         raise CorruptCheckpoint(f"{path} is unreadable ({first})") from err
     if isinstance(obj, dict) and DIGEST_KEY in obj and payload_digest(obj) != obj[DIGEST_KEY]:
         raise CorruptCheckpoint(f"{path} does not match its sha256 digest: the file is corrupt")
