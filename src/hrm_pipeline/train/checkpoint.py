@@ -154,13 +154,16 @@ def load_latest(path: Path, map_location: str | torch.device = "cpu") -> tuple[d
     fallback slot. None when no intact checkpoint exists (a fresh start).
     """
     for candidate in (Path(path), previous_path(path)):
-        if not candidate.exists():
-            continue
         try:
             return load(candidate, map_location=map_location), candidate
+        except FileNotFoundError:
+            continue
         except CorruptCheckpoint as err:
             aside = candidate.with_name(candidate.name + CORRUPT_SUFFIX)
-            os.replace(candidate, aside)
+            try:
+                os.replace(candidate, aside)
+            except FileNotFoundError:
+                pass  # another rank of the same run set it aside first
             log.warning("%s; moved it to %s and trying the previous checkpoint", err, aside.name)
     return None
 
