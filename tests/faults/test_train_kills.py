@@ -88,7 +88,7 @@ def test_five_kills_at_random_points_then_the_same_model_as_an_uninterrupted_run
     rng = random.Random(20261123)
     run = tmp_path / "run"
     start = 0
-    kills = 0
+    kills = mid_save = 0
     for _ in range(KILLS):
         proc = spawn(run)
         line = next_line(proc)
@@ -102,11 +102,13 @@ def test_five_kills_at_random_points_then_the_same_model_as_an_uninterrupted_run
         proc.wait(timeout=CHILD_TIMEOUT_S)
         assert proc.returncode == -signal.SIGKILL
         kills += 1
+        mid_save += any(run.glob(f".{ckpt.CHECKPOINT_NAME}.*.tmp"))  # the kill landed inside a save
         start = newest_intact_step(run)
         assert start >= target - 1 - (target - 1) % 2  # at most one interval lost (checkpoint_interval 2)
     finish(run, start)
     assert kills == KILLS
     assert_same_as_reference(run, reference)
+    print(f"training kills survived: {kills} ({mid_save} inside a checkpoint save)")
 
 
 @pytest.mark.slow
