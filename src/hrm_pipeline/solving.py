@@ -192,23 +192,22 @@ def _from_checkpoint(args: argparse.Namespace, params, text: str, task_id: str):
 
 def _from_registry(args: argparse.Namespace, params):
     """(HRMPuzzleModel, URI) through ``mlflow.pyfunc.load_model``: what `mlflow models serve` runs too."""
+    import mlflow.pyfunc
+
     from hrm_pipeline.errors import InputError
     from hrm_pipeline.serving import HRMPuzzleModel
     from hrm_pipeline.tracking.connection import bounded_requests, first_line, resolve_uri
 
     name = params.registry.model_name.replace("{dataset}", args.family)
     uri = args.model_uri or f"models:/{name}@champion"
-    import mlflow
-    import mlflow.pyfunc
-
     store = resolve_uri(params.tracking)
     hint = "register one with `hrm register`, or pass --checkpoint runs/<dataset>/model.pt"
     local_db = Path(store.removeprefix(SQLITE)) if store.startswith(SQLITE) else None
     # A registry URI against a local store that does not exist yet: say so instead of creating an empty one.
     if uri.startswith("models:/") and local_db is not None and not local_db.is_file():
         raise InputError(f"cannot load model {uri}: no MLflow store at {local_db} ({hint})")
+    # The registry follows the tracking URI; setting a registry URI too would outlive this call in-process.
     mlflow.set_tracking_uri(store)
-    mlflow.set_registry_uri(store)
     try:
         with bounded_requests(params.tracking):
             loaded = mlflow.pyfunc.load_model(uri)

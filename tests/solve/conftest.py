@@ -93,6 +93,17 @@ def _hrm(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Complete
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, input=stdin, timeout=300)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_uri_restored():
+    """`hrm solve` run in-process sets MLflow's process-wide tracking URI (and its env var): put it back so
+    no later test of the same pytest process talks to this test's store."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow.set_tracking_uri(before)  # None unsets it
+
+
 @pytest.fixture
 def write_model():
     """write_model(folder, meta): a tiny untrained model.pt (and metadata.json) for a dataset's metadata."""

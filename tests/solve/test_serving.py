@@ -171,7 +171,7 @@ def test_hrm_solve_defaults_to_the_registered_champion(models, tmp_path, monkeyp
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.chdir(tmp_path)
-    mlflow.set_tracking_uri(store)
+    mlflow.set_tracking_uri(store)  # the registry follows it
     data_dir = models / "sudoku"
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
