@@ -56,10 +56,11 @@ def _run(tmp_path, toy_train, injector: Injector, **overrides):
     return train(kill_child.model_config(), cfg, toy_train, None, tmp_path, callbacks=[injector.snapshot])
 
 
+@pytest.mark.parametrize("grad_clip", [0.0, 1.0], ids=["no-clip", "clip"])
 @pytest.mark.parametrize("kind", ["loss", "grad"])
-def test_a_non_finite_step_is_skipped_and_counted(tmp_path, toy_train, monkeypatch, kind):
+def test_a_non_finite_step_is_skipped_and_counted(tmp_path, toy_train, monkeypatch, kind, grad_clip):
     inj = Injector(monkeypatch, bad_calls={4}, kind=kind)  # the 4th forward = step 4
-    result = _run(tmp_path, toy_train, inj)
+    result = _run(tmp_path, toy_train, inj, grad_clip=grad_clip)
     skipped = [r["step"] for r in result.history if r["skipped"]]
     assert skipped == [4] and result.extra["nonfinite_skipped"] == 1
     assert result.extra["nonfinite_restores"] == 0 and result.steps_done == STEPS

@@ -305,11 +305,10 @@ def _train(
             distributed.all_reduce_grads(dense_params, info)
             if model.puzzle_emb is not None:
                 distributed.sync_puzzle_embedding_grads(model.puzzle_emb, info)
-            grads = [p.grad for p in dense_params if p.grad is not None]
             if cfg.grad_clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(dense_params, cfg.grad_clip)
             elif guard:
-                norm = torch.nn.utils.get_total_norm(grads)
+                norm = torch.nn.utils.get_total_norm([p.grad for p in dense_params if p.grad is not None])
             # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through the
             # same layers, so a NaN there shows in the dense gradients too.
             skipped = guard and _any_rank_nonfinite(sums[0], norm, info)
