@@ -236,7 +236,7 @@ def _train(
     last_fetch = time.perf_counter()
 
     def fetch() -> None:
-        """The only host sync of the loop: turn pending device sums into history records."""
+        """Turn pending device sums into history records (the non-finite guard aside, the only host sync)."""
         nonlocal last_fetch
         if not pending:
             return
