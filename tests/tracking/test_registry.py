@@ -59,7 +59,7 @@ def test_register_promote_gate_and_rollback(project, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     name = model_name(params)
     uri = resolve_uri(params.tracking)
-    assert uri == f"sqlite:///{root / 'mlflow' / 'mlflow.db'}"  # the default: a store inside the project
+    assert uri == f"sqlite:///{root / '.mlflow' / 'mlflow.db'}"  # the default: a store inside the project
     client = MlflowClient(uri, uri)
 
     def champion():

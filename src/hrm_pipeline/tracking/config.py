@@ -10,8 +10,8 @@ PROMOTION_MODES = ("disabled", "dry-run", "enabled")
 @dataclass
 class TrackingConfig:
     # Local by default so nothing must be started; the env var MLFLOW_TRACKING_URI (a server) wins over it.
-    uri: str = "sqlite:///mlflow/mlflow.db"
-    artifact_dir: str = "mlflow/artifacts"  # artifact root of experiments created in the local store
+    uri: str = "sqlite:///.mlflow/mlflow.db"
+    artifact_dir: str = ".mlflow/artifacts"  # artifact root of experiments created in the local store
     experiment: str = "hrm-{dataset}"  # {dataset} = pipeline.dataset
     # Outage handling: MLflow's client retries for minutes by default; training must not stall that long.
     request_timeout_s: int = 10

@@ -97,6 +97,15 @@ def ensure_experiment(client: MlflowClient, cfg: TrackingConfig, uri: str, datas
         return client.get_experiment_by_name(name).experiment_id
 
 
+# The part of a requests/urllib3 error chain a user can act on; the rest is a wall of wrapped reprs.
+_CAUSES = re.compile(r"Connection (?:refused|reset)|timed out|Name or service not known|No route to host")
+MAX_MESSAGE_CHARS = 200
+
+
 def first_line(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0][:200]
+    cause = _CAUSES.search(text)
+    if cause:
+        return cause.group(0).lower()
+    line = text.splitlines()[0]
+    return line if len(line) <= MAX_MESSAGE_CHARS else line[: MAX_MESSAGE_CHARS - 3] + "..."
