@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hrm_pipeline.data.arc.augment import Augmentation
 from hrm_pipeline.data.arc.encode import SEQ_LEN as ARC_SEQ_LEN
 from hrm_pipeline.data.arc.encode import DecodeError, check_grid
 from hrm_pipeline.data.arc.encode import decode as arc_decode
@@ -42,6 +43,9 @@ class Puzzle:
     # ARC task's given test output. Pictures compare with it; validity never depends on it except for ARC.
     expected: np.ndarray | None = None
     note: str = ""  # e.g. "the givens admit several solutions"
+    # ARC: the (puzzle identifier, augmentation) views of a task the model trained on; the answer is their
+    # vote after inverting each view (the paper's protocol). Empty: the puzzle runs once as it is.
+    variants: list[tuple[int, Augmentation]] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +90,16 @@ class Codec:
     def join(self, texts: list[str]) -> str:
         """Several answers of one request (an ARC task's test inputs) as one text."""
         return "\n".join(texts)
+
+    def model_rows(self, puzzle: Puzzle) -> list[tuple[np.ndarray, int]]:
+        """The (tokens, puzzle identifier) rows the model runs for ``puzzle``: the puzzle itself here."""
+        return [(puzzle.inputs, puzzle.puzzle_identifier)]
+
+    def combine(
+        self, puzzle: Puzzle, tokens: np.ndarray, steps: np.ndarray, q_halt: np.ndarray
+    ) -> tuple[np.ndarray, int]:
+        """One answer (tokens, steps) from the model's outputs for ``model_rows(puzzle)``."""
+        return tokens[0], int(steps[0])
 
     def answer(self, puzzle: Puzzle, tokens: np.ndarray, steps: int) -> Answer:
         tokens = np.asarray(tokens)
@@ -251,15 +265,20 @@ class ArcCodec(Codec):
     """An ARC task JSON (``{"train": [...], "test": [{"input": grid, "output"?: grid}]}``), a puzzle per test
     input.
 
-    ``identifiers`` maps task ids the model was trained on to their puzzle identifier (the task's own
-    variant): an unknown task runs with the blank identifier and is unlikely to be solved.
+    ``tasks`` (from :func:`arc_task_variants`) lists, per task id the model trained on, its augmented
+    variants with their puzzle identifiers: such a task runs in every variant and the inverted answers vote
+    (ties by the halting Q-value). An unknown task runs once with the blank identifier and is unlikely to be
+    solved: the model learned each task's rule into that task's puzzle embedding.
     """
 
     family = "arc"
     seq_len = ARC_SEQ_LEN
 
-    def __init__(self, identifiers: dict[str, int] | None = None) -> None:
-        self.identifiers = dict(identifiers or {})
+    def __init__(self, tasks: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        self.tasks = {
+            str(task_id): [(int(v["identifier"]), _augmentation(v)) for v in variants]
+            for task_id, variants in (tasks or {}).items()
+        }
 
     def parse(self, text: str, task_id: str = "") -> list[Puzzle]:
         try:
@@ -269,7 +288,7 @@ class ArcCodec(Codec):
         if not isinstance(task, dict) or not isinstance(task.get("test"), list) or not task["test"]:
             raise InputError('an ARC task is a JSON object with a non-empty "test" list')
         task_id = str(task.get("id", task_id))
-        ident = self.identifiers.get(task_id, 0)
+        variants = self.tasks.get(task_id, [])
         puzzles = []
         for i, pair in enumerate(task["test"]):
             where = f"test input {i + 1}"
@@ -281,14 +300,35 @@ class ArcCodec(Codec):
                 Puzzle(
                     inputs=arc_encode(grid).astype(np.int64),
                     name=where,
-                    puzzle_identifier=ident,
+                    puzzle_identifier=variants[0][0] if variants else 0,
                     expected=None
                     if expected is None
                     else arc_encode(self._grid(expected, f"{where} output")).astype(np.int64),
-                    note="" if ident else "task unknown to the model (blank puzzle identifier)",
+                    note=f"vote of {len(variants)} variants"
+                    if variants
+                    else "task unknown to the model (blank puzzle identifier)",
+                    variants=list(variants),
                 )
             )
         return puzzles
+
+    def model_rows(self, puzzle: Puzzle) -> list[tuple[np.ndarray, int]]:
+        if not puzzle.variants:
+            return super().model_rows(puzzle)
+        grid = arc_decode(puzzle.inputs, origin=(0, 0))
+        # Test grids sit at the canvas origin, as in the dataset's test rows (no translation).
+        return [(arc_encode(aug.apply(grid)).astype(np.int64), ident) for ident, aug in puzzle.variants]
+
+    def combine(self, puzzle, tokens, steps, q_halt):
+        if not puzzle.variants:
+            return super().combine(puzzle, tokens, steps, q_halt)
+        from hrm_pipeline.evaluation.arc_vote import answer_in_task_frame, vote
+
+        grids = [answer_in_task_frame(t, aug) for t, (_, aug) in zip(tokens, puzzle.variants, strict=True)]
+        ranking = vote(grids, q_halt)
+        # No variant decoded to a grid: keep the identity view's raw answer (it shows what the model did).
+        best = arc_encode(ranking[0].grid).astype(np.int64) if ranking else tokens[0]
+        return best, int(np.max(steps))
 
     @staticmethod
     def _grid(value: Any, where: str) -> np.ndarray:
@@ -330,14 +370,29 @@ class ArcCodec(Codec):
         return got is not None and want is not None and got.shape == want.shape and bool((got == want).all())
 
 
-def arc_task_identifiers(data_dir: str | Path) -> dict[str, int]:
-    """Task id -> puzzle identifier of the task's un-augmented variant, from an ARC dataset's train table."""
+def _augmentation(variant: dict[str, Any]) -> Augmentation:
+    return Augmentation(int(variant["dihedral"]), tuple(int(c) for c in variant["colour_perm"]))
+
+
+def arc_task_variants(data_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Task id -> its variants ``{"identifier", "dihedral", "colour_perm"}`` (identity first), from an ARC
+    dataset's train table (every task, evaluation tasks included, has its demonstrations there)."""
     df = read_split(Path(data_dir), "train")
-    rows = df.filter(df["variant"] == 0).select("task_id", "puzzle_identifier").unique("task_id")
-    return {str(t): int(i) for t, i in zip(rows["task_id"], rows["puzzle_identifier"], strict=True)}
+    rows = df.select("task_id", "variant", "puzzle_identifier", "dihedral", "colour_perm")
+    rows = rows.unique(["task_id", "variant"]).sort(["task_id", "variant"])
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows.iter_rows(named=True):
+        out.setdefault(str(r["task_id"]), []).append(
+            {
+                "identifier": int(r["puzzle_identifier"]),
+                "dihedral": int(r["dihedral"]),
+                "colour_perm": [int(c) for c in r["colour_perm"]],
+            }
+        )
+    return out
 
 
-def codec_for(meta: DatasetMeta, arc_identifiers: dict[str, int] | None = None) -> Codec:
+def codec_for(meta: DatasetMeta, arc_tasks: dict[str, list[dict[str, Any]]] | None = None) -> Codec:
     """The codec of a model's dataset (from its metadata.json)."""
     if meta.dataset == "sudoku":
         extra = meta.extra
@@ -348,5 +403,5 @@ def codec_for(meta: DatasetMeta, arc_identifiers: dict[str, int] | None = None) 
     if meta.dataset == "maze":
         return MazeCodec(meta.seq_len)
     if meta.dataset == "arc":
-        return ArcCodec(arc_identifiers)
+        return ArcCodec(arc_tasks)
     raise InputError(f"no puzzle format for dataset {meta.dataset!r}; expected one of {', '.join(FAMILIES)}")

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from hrm_pipeline.data.storage import DatasetMeta, read_meta
 from hrm_pipeline.errors import InputError
-from hrm_pipeline.puzzles import Answer, Codec, Puzzle, arc_task_identifiers, codec_for
+from hrm_pipeline.puzzles import Answer, Codec, Puzzle, arc_task_variants, codec_for
 
 HALT_DEFAULT = "q"  # a user's puzzle stops where the Q-head says halt (inference.HALT_MODES)
 BATCH_SIZE = 64  # rows per forward: small enough for a CPU request, and one progress tick per batch
@@ -54,15 +54,15 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
 
     @classmethod
     def from_files(
-        cls, model_path: str | Path, meta_path: str | Path, arc_identifiers: dict[str, int] | None = None
+        cls, model_path: str | Path, meta_path: str | Path, arc_tasks: dict[str, list] | None = None
     ) -> HRMPuzzleModel:
         """The model of a local ``model.pt`` / ``checkpoint.pt`` and its dataset's ``metadata.json``
-        (ARC: ``arc_identifiers`` from :func:`arc_task_identifiers` lets it recognise its training tasks)."""
+        (ARC: ``arc_tasks`` from :func:`arc_task_variants` lets it recognise its training tasks)."""
         obj = cls()
-        obj._load(model_path, meta_path, arc_identifiers)
+        obj._load(model_path, meta_path, arc_tasks)
         return obj
 
-    def _load(self, model_path, meta_path, arc_identifiers: dict[str, int] | None) -> None:
+    def _load(self, model_path, meta_path, arc_tasks: dict[str, list] | None) -> None:
         from hrm_pipeline.inference import Predictor  # torch import deferred to load time
 
         model_path, meta_path = Path(model_path), Path(meta_path)
@@ -74,7 +74,7 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
             self.meta = DatasetMeta.from_json(json.loads(meta_path.read_text()))
         except (json.JSONDecodeError, KeyError) as err:
             raise InputError(f"{meta_path} is not a dataset metadata.json ({err})") from None
-        self.codec = codec_for(self.meta, arc_identifiers)
+        self.codec = codec_for(self.meta, arc_tasks)
         device = os.environ.get("HRM_DEVICE") or ("cuda" if _cuda_available() else "cpu")
         try:
             self.predictor = Predictor.from_file(model_path, device=device)
@@ -116,14 +116,22 @@ class HRMPuzzleModel(mlflow.pyfunc.PythonModel):
         bar = tqdm(total=len(puzzles), desc="solving", unit="puzzle", disable=not progress)
         for start in range(0, len(puzzles), BATCH_SIZE):
             chunk = puzzles[start : start + BATCH_SIZE]
+            # A puzzle may run as several rows (an ARC task's augmented variants, which then vote).
+            rows = [self.codec.model_rows(p) for p in chunk]
+            flat = [r for per in rows for r in per]
             pred = self.predictor.predict(
-                np.stack([p.inputs for p in chunk]),
-                np.array([p.puzzle_identifier for p in chunk], dtype=np.int64),
+                np.stack([tokens for tokens, _ in flat]),
+                np.array([ident for _, ident in flat], dtype=np.int64),
                 max_steps=max_steps,
                 halt=halt,
                 batch_size=BATCH_SIZE,
             )
-            answers += [self.codec.answer(p, pred.tokens[i], pred.steps[i]) for i, p in enumerate(chunk)]
+            at = 0
+            for p, per in zip(chunk, rows, strict=True):
+                part = slice(at, at + len(per))
+                at += len(per)
+                tokens, steps = self.codec.combine(p, pred.tokens[part], pred.steps[part], pred.q_halt[part])
+                answers.append(self.codec.answer(p, tokens, steps))
             bar.update(len(chunk))
         bar.close()
         return answers
@@ -184,7 +192,7 @@ def model_artifacts(model_path: str | Path, data_dir: str | Path, work_dir: str 
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w") as fh:
-            json.dump(arc_task_identifiers(data_dir), fh)
+            json.dump(arc_task_variants(data_dir), fh)
         os.replace(tmp, path)
         arts["arc_tasks"] = str(path)
     return arts

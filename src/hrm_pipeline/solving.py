@@ -167,7 +167,7 @@ def _from_checkpoint(args: argparse.Namespace, params, text: str, task_id: str):
     input is refused at once."""
     from hrm_pipeline.data.storage import read_meta
     from hrm_pipeline.errors import InputError
-    from hrm_pipeline.puzzles import arc_task_identifiers, codec_for
+    from hrm_pipeline.puzzles import arc_task_variants, codec_for
 
     data_dir = Path(args.data) if args.data else params.dataset_dir(args.family)
     if not Path(args.checkpoint).is_file():
@@ -182,7 +182,7 @@ def _from_checkpoint(args: argparse.Namespace, params, text: str, task_id: str):
         raise InputError(f"{args.checkpoint} solves {meta.dataset} puzzles, not {args.family}")
     ids = None
     if args.family == "arc" and (data_dir / "train.parquet").is_file():
-        ids = arc_task_identifiers(data_dir)
+        ids = arc_task_variants(data_dir)
     puzzles = codec_for(meta, ids).parse(text, task_id=task_id)
 
     from hrm_pipeline.serving import HRMPuzzleModel

@@ -122,8 +122,13 @@ def test_maze_bad_input_names_its_cause(maze_rows, edit, cause):
         MazeCodec(100).parse("\n".join(edit(maze_rows)))
 
 
+IDENTITY = {"dihedral": 0, "colour_perm": list(range(10))}
+ROTATED = {"dihedral": 1, "colour_perm": [0, 2, 1, 3, 4, 5, 6, 7, 8, 9]}  # quarter turn, colours 1 <-> 2
+FLIPPED = {"dihedral": 4, "colour_perm": [0, 1, 2, 4, 3, 5, 6, 7, 8, 9]}  # left-right, colours 3 <-> 4
+
+
 def test_arc_task_test_inputs_are_puzzles_checked_against_given_outputs():
-    codec = ArcCodec({"abc": 5})
+    codec = ArcCodec({"abc": [{"identifier": 5, **IDENTITY}]})
     task = {"train": [], "test": [{"input": [[1, 2], [3, 4]], "output": [[4, 3]]}, {"input": [[0]]}]}
     first, second = codec.parse(json.dumps(task), task_id="abc")
     assert first.puzzle_identifier == 5 and first.name == "test input 1"
@@ -151,3 +156,31 @@ def test_arc_task_test_inputs_are_puzzles_checked_against_given_outputs():
 def test_arc_bad_input_names_its_cause(text, cause):
     with pytest.raises(InputError, match=cause):
         ArcCodec().parse(text)
+
+
+def test_arc_known_task_runs_in_every_variant_and_the_inverted_answers_vote():
+    from hrm_pipeline.data.arc.augment import Augmentation
+    from hrm_pipeline.data.arc.encode import encode
+
+    variants = [{"identifier": 5, **IDENTITY}, {"identifier": 6, **ROTATED}, {"identifier": 7, **FLIPPED}]
+    codec = ArcCodec({"abc": variants})
+    grid, target = np.array([[1, 2, 0], [3, 4, 0]]), np.array([[2, 1], [4, 3], [0, 0]])
+    task = {"test": [{"input": grid.tolist(), "output": target.tolist()}]}
+    (p,) = codec.parse(json.dumps(task), task_id="abc")
+    augs = [Augmentation(v["dihedral"], tuple(v["colour_perm"])) for v in variants]
+    rows = codec.model_rows(p)
+    assert [ident for _, ident in rows] == [5, 6, 7]
+    for (tokens, _), aug in zip(rows, augs, strict=True):  # each view is the input as that variant sees it
+        np.testing.assert_array_equal(tokens, encode(aug.apply(grid)))
+
+    wrong = np.array([[9]])
+    # Two views answer the target in their own frame, one answers something else: the target wins the vote.
+    preds = np.stack([encode(augs[0].apply(target)), encode(augs[1].apply(target)), encode(wrong)])
+    tokens, steps = codec.combine(p, preds, np.array([2, 3, 1]), np.array([0.0, 0.0, 5.0]))
+    assert codec.check(p, tokens) is True and steps == 3
+    # One vote each: the higher halting Q-value breaks the tie.
+    preds = np.stack(
+        [encode(augs[0].apply(target)), encode(augs[1].apply(wrong)), encode(augs[2].apply(grid))]
+    )
+    tokens, _ = codec.combine(p, preds, np.array([1, 1, 1]), np.array([0.1, 0.9, 0.5]))
+    assert json.loads(codec.answer_text(tokens)) == wrong.tolist()

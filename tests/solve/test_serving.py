@@ -158,6 +158,8 @@ def test_arc_model_knows_its_tasks_by_id_through_the_logged_artifacts(tmp_path, 
     model = mlflow.pyfunc.load_model(str(out)).unwrap_python_model()
     (known,) = model.parse(text, task_id=row["task_id"])
     assert known.puzzle_identifier == row["puzzle_identifier"] > 0
+    variants = test.filter(test["task_id"] == row["task_id"])["puzzle_identifier"].to_list()
+    assert [ident for ident, _ in known.variants] == variants  # every variant votes, identity first
     (unknown,) = model.parse(text, task_id="not-a-task")
     assert unknown.puzzle_identifier == 0
     (answer,) = model.solve([known])
