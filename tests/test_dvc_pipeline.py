@@ -104,6 +104,8 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], ws).stdout)
     shown = json.dumps(metrics)
     assert "reports/metrics.json" in shown and "exact_accuracy" in shown
+    plots = run(["dvc", "plots", "show", "--json"], ws).stdout
+    assert "reports/train/curves.csv" in plots and "reports/train/eval_curves.csv" in plots
 
     # The registry: one version, tagged with the code commit and DVC's hash of the data; both aliases on it.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
@@ -145,6 +147,11 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     assert curves["step"].tolist() == [1, 2, 3, 4, 5, 6]  # resumed at 4: the first rows kept, once each
     versions = {str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")}
     assert versions == {"1", "2"}
+    v2 = client.get_model_version(MODEL, "2")
+    assert v2.run_id == v1.run_id  # the resumed training continued its MLflow run
+    assert client.get_run(v1.run_id).data.tags["resumed_with.train.max_steps"] == "6"
+    steps = [m.step for m in client.get_metric_history(v1.run_id, "train/loss")]
+    assert sorted(set(steps)) == [1, 2, 3, 4, 5, 6]
     assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
     decision = json.loads((ws / "reports/promotion.json").read_text())
     champion = str(client.get_model_version_by_alias(MODEL, "champion").version)

@@ -141,8 +141,8 @@ class MetricsLogger:
             if self._last_failure is None:
                 self.outages += 1
                 print(
-                    f"hrm: MLflow unreachable ({first_line(err)}); training goes on, metrics are kept in "
-                    f"{self.pending_path} and sent when it answers again",
+                    f"hrm: MLflow unreachable ({first_line(err)}); the work goes on, its metrics are kept in "
+                    f"{self.pending_path} and sent when MLflow answers again",
                     file=sys.stderr,
                 )
             self._last_failure = time.monotonic()
@@ -160,6 +160,9 @@ class MetricsLogger:
                 self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH], synchronous=True
             )
         for path, artifact_path in artifacts:
+            if not Path(path).exists():  # gone since it was queued: retrying could never send it
+                print(f"hrm: {path} no longer exists; not logged to MLflow", file=sys.stderr)
+                continue
             self.client.log_artifact(self.run_id, path, artifact_path)
 
     def _send_backlog(self) -> int:
@@ -251,6 +254,7 @@ def train_run(
         resumed = run_id is not None and _run_exists(client, run_id)
         if resumed:
             client.update_run(run_id, status="RUNNING")
+            _tag_changed_params(client, run_id, params)
         else:
             tags = {"dataset": dataset, "git_commit": git_commit(), "mlflow.runName": f"{dataset}-train"}
             run_id = client.create_run(experiment_id, tags=tags).info.run_id
@@ -272,6 +276,14 @@ def train_run(
     if logger.flush(force=True):
         with contextlib.suppress(Exception), bounded_requests(cfg):
             client.set_terminated(run_id, "FINISHED")
+
+
+def _tag_changed_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    """MLflow params are write-once; a resume with other values (e.g. a longer max_steps) says so in tags."""
+    logged = client.get_run(run_id).data.params
+    for key, value in params.items():
+        if key in logged and logged[key] != value:
+            client.set_tag(run_id, f"resumed_with.{key}", value)
 
 
 def _run_exists(client: MlflowClient, run_id: str) -> bool:
