@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from hrm_pipeline.tracking.config import TrackingConfig
 from hrm_pipeline.tracking.connection import TrackingUnavailable
-from hrm_pipeline.tracking.mlflow_run import PENDING_FILE, RUN_FILE, sync_pending, train_run
+from hrm_pipeline.tracking.mlflow_run import RUN_FILE, pending_path, sync_pending, train_run
 from hrm_pipeline.train import train
 
 STEPS = 10
@@ -38,6 +38,7 @@ def outage(server: MlflowServer, down_at: int, up_at: int | None):
 @pytest.mark.slow
 def test_training_survives_an_outage_and_every_step_reaches_mlflow(tmp_path, monkeypatch, capsys):
     data = toy_train_data()
+    monkeypatch.chdir(tmp_path)  # the backlog folder (tracking.pending_dir) is relative
     server = MlflowServer(tmp_path / "server").start()
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
@@ -51,11 +52,12 @@ def test_training_survives_an_outage_and_every_step_reaches_mlflow(tmp_path, mon
         err = capsys.readouterr().err
         assert err.count("MLflow unreachable") == 2 and "reachable again" in err
         assert run.logger.outages == 2
-        assert (run_dir / PENDING_FILE).exists()  # steps 10 (and any after 9) wait on disk
+        backlog = pending_path(FAST, run.run_id)
+        assert backlog.exists() and not backlog.is_relative_to(run_dir)  # steps after 9 wait on disk
 
         server.start()
         sent = sync_pending(FAST, run_dir)
-        assert sent > 0 and not (run_dir / PENDING_FILE).exists()
+        assert sent > 0 and not backlog.exists()
         client = MlflowClient(server.uri)
         history = sorted(client.get_metric_history(run.run_id, "train/loss"), key=lambda m: m.step)
         assert [m.step for m in history] == list(range(1, STEPS + 1))  # each step exactly once

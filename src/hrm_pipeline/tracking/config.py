@@ -13,6 +13,7 @@ class TrackingConfig:
     uri: str = "sqlite:///.mlflow/mlflow.db"
     artifact_dir: str = ".mlflow/artifacts"  # artifact root of experiments created in the local store
     experiment: str = "hrm-{dataset}"  # {dataset} = pipeline.dataset
+    pending_dir: str = ".mlflow/pending"  # metrics waiting out a store outage, one file per run
     # Outage handling: MLflow's client retries for minutes by default; training must not stall that long.
     request_timeout_s: int = 10
     request_retries: int = 1

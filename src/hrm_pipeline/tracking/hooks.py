@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import OmegaConf
 
 from hrm_pipeline.tracking.curves import CurvesWriter
-from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, read_run_id, train_run
+from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, pending_path, read_run_id, train_run
 
 if TYPE_CHECKING:
     from hrm_pipeline.config import Params
@@ -76,7 +76,8 @@ def log_evaluation(params: Params, metrics: dict[str, Any], files: Sequence[str 
         print(f"hrm: no MLflow run in {out}; evaluation not logged to MLflow", file=sys.stderr)
         return False
     uri = resolve_uri(params.tracking)
-    logger = MetricsLogger(MlflowClient(tracking_uri=uri, registry_uri=uri), run_id, params.tracking, out)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    logger = MetricsLogger(client, run_id, params.tracking, pending_path(params.tracking, run_id))
     logger.log_metrics(_flatten_numbers(metrics, "test/"))
     reports = Path(params.paths.reports_dir).resolve()
     for f in map(Path, files):

@@ -1,10 +1,11 @@
 """The MLflow run of a training output folder: created by the train stage, resumed with it, reused by the
 evaluate and register stages (its id is stored in ``runs/<dataset>/mlflow_run.json``).
 
-Outage policy (chosen and tested in tests/faults/test_mlflow_outage.py): the store must answer when a stage
-starts, else the stage fails with one line before any work. Once training runs, an unreachable store never
-stops it: metrics and artifacts are buffered, spilled to ``mlflow_pending.jsonl`` in the run folder (so a kill
-loses nothing), and sent when the store answers again: at the next flush, when the run is resumed, or by the
+Outage policy (chosen and tested in tests/faults/test_mlflow_outage.py): the store must answer when training
+(or registering) starts, else the stage fails with one line before any work. Once training runs, an
+unreachable store never stops it (nor the evaluation's logging): metrics and artifacts are buffered, spilled
+to ``<tracking.pending_dir>/<run id>.jsonl`` (so a kill loses nothing; outside ``runs/``, so DVC outputs stay
+as written), and sent when the store answers again: at the next flush, when the run is resumed, or by the
 register stage (:func:`sync_pending`), which needs the store anyway.
 """
 
@@ -37,7 +38,6 @@ from hrm_pipeline.tracking.provenance import git_commit
 from mlflow.entities import Metric, Param  # isort: skip
 
 RUN_FILE = "mlflow_run.json"
-PENDING_FILE = "mlflow_pending.jsonl"
 # MLflow's REST API takes at most 1000 metrics and 100 params per log_batch request.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -52,6 +52,11 @@ def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
 
 def _is_refusal(err: Exception) -> bool:
     return isinstance(err, MlflowException) and err.error_code in _REFUSALS
+
+
+def pending_path(cfg: TrackingConfig, run_id: str) -> Path:
+    """The backlog of a run: outside ``runs/`` so that spilling never changes a DVC output."""
+    return Path(cfg.pending_dir) / f"{run_id}.jsonl"
 
 
 def read_run_id(run_dir: str | Path) -> str | None:
@@ -81,13 +86,13 @@ class MetricsLogger:
         client: MlflowClient,
         run_id: str,
         cfg: TrackingConfig,
-        run_dir: Path,
+        pending: Path,
         checkpoint_interval: int = 0,
     ) -> None:
         self.client = client
         self.run_id = run_id
         self.cfg = cfg
-        self.pending_path = Path(run_dir) / PENDING_FILE
+        self.pending_path = Path(pending)
         self.checkpoint_interval = checkpoint_interval
         self._metrics: list[Metric] = []
         self._artifacts: list[tuple[str, str | None]] = []
@@ -262,7 +267,7 @@ def train_run(
             for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
                 client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH], synchronous=True)
             _write_run_id(run_dir, run_id, experiment_id, uri)
-    logger = MetricsLogger(client, run_id, cfg, run_dir, checkpoint_interval)
+    logger = MetricsLogger(client, run_id, cfg, pending_path(cfg, run_id), checkpoint_interval)
     logger.flush()  # the backlog a killed process left behind
     run = TrackedRun(client, run_id, experiment_id, uri, resumed, logger)
     try:
@@ -297,9 +302,9 @@ def sync_pending(cfg: TrackingConfig, run_dir: str | Path) -> int:
     """Send the backlog a training run left in ``run_dir`` (the store must answer); returns values sent."""
     run_dir = Path(run_dir)
     run_id = read_run_id(run_dir)
-    if run_id is None or not (run_dir / PENDING_FILE).exists():
+    if run_id is None or not pending_path(cfg, run_id).exists():
         return 0
     client, _ = connect(cfg)
-    logger = MetricsLogger(client, run_id, cfg, run_dir)
+    logger = MetricsLogger(client, run_id, cfg, pending_path(cfg, run_id))
     with bounded_requests(cfg):
         return logger._send_backlog()
