@@ -1,8 +1,14 @@
-"""Time the sudoku rating-mix generator: puzzles/s (wall and CPU), bucket shares, mean rating, givens.
+"""Time the sudoku rating-mix generator: puzzles/s per core, bucket shares, mean rating, givens, diversity.
 
-Usage: .venv/bin/python bench/sudoku_generate.py [--count N] [--warmup N] [--seed S]
-The warm-up run (numba compilation and the one-off seed-pool bootstrap from random puzzles) is timed and
-reported separately from the steady-state run. The lead's bench/data_throughput.py calls ``measure``.
+Usage: .venv/bin/python bench/sudoku_generate.py [--count N] [--warmup N] [--seed S ...] [--mix MIX]
+Run it with OMP_NUM_THREADS=1: the generator is single-threaded; CPU time is what one core spends.
+The warm-up run (numba compilation and the one-off bootstrap of a hard seed pool from random puzzles) is
+timed and reported separately from the steady-state run. Several seeds show the run-to-run spread (the
+steady-state rate depends on the lineage the pool settles on). The lead's bench/data_throughput.py calls
+``measure``.
+
+--mix official: the five official buckets 0 / 1-2 / 3-10 / 11-50 / >=51 at 14/10/14/51/11 %.
+--mix default:  the dataset's default finer split (11-50 split like the official train sample).
 """
 
 from __future__ import annotations
@@ -13,30 +19,41 @@ import time
 import numpy as np
 
 from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, analyse
+from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES
 from hrm_pipeline.data.sudoku.generate import OFFICIAL_BUCKET_EDGES, OFFICIAL_BUCKET_SHARES, bucket_of
 
+MIXES = {
+    "official": (OFFICIAL_BUCKET_EDGES, OFFICIAL_BUCKET_SHARES),
+    "default": (DEFAULT_EDGES, DEFAULT_SHARES),
+}
 
-def measure(count: int = 50, warmup: int = 5, seed: int = 0) -> dict[str, float | list[float]]:
-    """Generate ``warmup`` then ``count`` puzzles at the official mix; return timings and the mix reached."""
-    gen = MixGenerator(SHAPE_9, np.random.default_rng(seed), edges=list(OFFICIAL_BUCKET_EDGES))
+
+def measure(
+    count: int = 50, warmup: int = 5, seed: int = 0, mix: str = "official"
+) -> dict[str, float | list[float]]:
+    """Generate ``warmup`` then ``count`` puzzles at ``mix``; return timings and the mix reached."""
+    edges, shares = MIXES[mix]
+    gen = MixGenerator(SHAPE_9, np.random.default_rng(seed), edges=list(edges))
     t0, c0 = time.perf_counter(), time.process_time()
-    list(gen.generate(warmup, OFFICIAL_BUCKET_SHARES))
+    list(gen.generate(warmup, shares))
     boot_wall, boot_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0, c0 = time.perf_counter(), time.process_time()
-    puzzles = list(gen.generate(count, OFFICIAL_BUCKET_SHARES))
+    puzzles = list(gen.generate(count, shares))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     ratings = np.array([p.rating for p in puzzles])
     givens = np.array([np.count_nonzero(p.puzzle) for p in puzzles])
     unique = all(analyse(p.puzzle, SHAPE_9).solutions == 1 for p in puzzles)
-    shares = np.bincount([bucket_of(int(r), OFFICIAL_BUCKET_EDGES) for r in ratings], minlength=5) / count
+    coarse = np.bincount([bucket_of(int(r), OFFICIAL_BUCKET_EDGES) for r in ratings], minlength=5) / count
     return {
         "warmup_wall_s": boot_wall,
         "warmup_cpu_s": boot_cpu,
         "puzzles_per_s_wall": count / wall,
+        "puzzles_per_cpu_s": count / cpu,
         "cpu_ms_per_puzzle": 1e3 * cpu / count,
-        "bucket_shares": shares.round(3).tolist(),
+        "bucket_shares": coarse.round(3).tolist(),
         "mean_rating": float(ratings.mean()),
         "mean_givens": float(givens.mean()),
+        "solution_grids": float(len({p.solution.tobytes() for p in puzzles})),
         "all_unique": float(unique),
     }
 
@@ -44,27 +61,27 @@ def measure(count: int = 50, warmup: int = 5, seed: int = 0) -> dict[str, float 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--count", type=int, default=50, help="puzzles in the timed steady-state run")
-    p.add_argument("--warmup", type=int, default=5, help="puzzles in the untimed-for-throughput warm-up run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--warmup", type=int, default=100, help="puzzles in the warm-up run (compile + bootstrap)")
+    p.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
+    p.add_argument("--mix", choices=sorted(MIXES), default="official")
     a = p.parse_args()
-    m = measure(a.count, a.warmup, a.seed)
-    print(
-        f"warm-up ({a.warmup} puzzles, incl. numba compile + bootstrap): "
-        f"{m['warmup_wall_s']:.1f} s wall, {m['warmup_cpu_s']:.1f} s CPU"
-    )
-    print(
-        f"steady state: {m['puzzles_per_s_wall']:.2f} puzzles/s wall, "
-        f"{m['cpu_ms_per_puzzle']:.1f} ms CPU/puzzle"
-    )
-    print(
-        f"bucket shares (0 / 1-2 / 3-10 / 11-50 / >=51): {m['bucket_shares']} "
-        f"(official {OFFICIAL_BUCKET_SHARES})"
-    )
-    print(
-        f"mean rating {m['mean_rating']:.1f} (official ~22), "
-        f"mean givens {m['mean_givens']:.1f} (official ~25), "
-        f"all unique: {bool(m['all_unique'])}"
-    )
+    rates = []
+    for seed in a.seed:
+        m = measure(a.count, a.warmup, seed, a.mix)
+        rates.append(m["puzzles_per_cpu_s"])
+        print(
+            f"seed {seed}: warm-up ({a.warmup} puzzles, incl. numba compile + bootstrap) "
+            f"{m['warmup_cpu_s']:.1f} s CPU; steady state {m['puzzles_per_cpu_s']:.0f} puzzles/CPU-s "
+            f"({m['cpu_ms_per_puzzle']:.1f} ms), {m['puzzles_per_s_wall']:.0f}/s wall"
+        )
+        print(
+            f"  buckets 0/1-2/3-10/11-50/>=51: {m['bucket_shares']} (official {OFFICIAL_BUCKET_SHARES}); "
+            f"mean rating {m['mean_rating']:.1f} (official test ~22.4, train 20.8); "
+            f"mean givens {m['mean_givens']:.1f} (official ~25); "
+            f"{m['solution_grids']:.0f} distinct solution grids; all unique: {bool(m['all_unique'])}"
+        )
+    if len(rates) > 1:
+        print(f"steady state over seeds: median {np.median(rates):.0f}, min {min(rates):.0f} puzzles/CPU-s")
 
 
 if __name__ == "__main__":

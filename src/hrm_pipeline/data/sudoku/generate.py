@@ -35,16 +35,18 @@ OFFICIAL_BUCKET_SHARES = [0.14, 0.10, 0.14, 0.51, 0.11]
 class SearchParams:
     min_givens: int = 17  # official range of givens
     max_givens: int = 35
-    max_steps: int = 1000  # swap searches a seed serves before it leaves the pool (spreads the lineages)
+    max_steps: int = 1000  # steps a seed serves before it leaves the pool (spreads the lineages)
+    # Steps in a row without a new puzzle before a seed leaves the pool: some hard seeds have no unique swap
+    # (every dropped clue lets in >= ``alternatives`` solutions) and would burn ~1 ms per step for nothing.
+    barren: int = 30
     # Alternatives enumerated per dropped clue. With more, a unique swap is rare anyway: on hard 22-clue
     # puzzles 96% of drops let in >= 64 solutions and those give almost no swaps (measured).
     alternatives: int = 64
     pool_size: int = 64  # hardest puzzles kept as seeds
     pool_cap: int = 0  # ratings above this count as equal for the pool (0 = twice the top bucket's edge)
-    p_add: float = (
-        0.3  # share of steps that add one clue to a seed instead (unique for free, ~half the rating)
-    )
+    p_add: float = 0.6  # share of steps that add a clue to a seed instead (unique for free, ~half the rating)
     orientations: int = 4  # images rated when a candidate's bucket is full
+    pool_images: int = 2  # extra images rated to score a seed (see MixGenerator._score)
     block: int = 100  # output block: bucket counts exact per block
     # Lineages differ a lot: from some random puzzles the pool climbs past 51 guesses in < 1 s, from others it
     # stalls near 40 for minutes (measured). A pool below the hardest open bucket whose best rating has not
@@ -120,7 +122,9 @@ class MixGenerator:
         self.edges = list(OFFICIAL_BUCKET_EDGES if edges is None else edges)
         self.params = params or SearchParams()
         self.pool: list[Puzzle] = []
+        self._scores: list[float] = []  # per seed (see _score)
         self._uses: list[int] = []
+        self._barren: list[int] = []
         self._orbits = OrbitSet(shape)
         for key in seen or ():
             # a canonical key is itself a puzzle of its orbit
@@ -157,27 +161,50 @@ class MixGenerator:
 
     # ---- candidates ----------------------------------------------------------------------------------
 
-    def _pool_key(self, p: Puzzle) -> int:
-        return min(p.rating, self._cap)
+    def _score(self, p: Puzzle) -> float:
+        """Seed quality: the capped rating averaged over the puzzle and a few random images of it.
+
+        The rating as stored is a noisy draw over orientations (std ~10 guesses); ranking seeds by it keeps
+        lucky orientations whose children, one clue apart but no longer lucky, are mostly easy (measured: 70%
+        of candidates under 10 guesses from a pool rated 60-80).
+        """
+        ratings = [p.rating]
+        for _ in range(self.params.pool_images):
+            t = random_transform(self.shape, self.rng)
+            ratings.append(self._rate(apply_transform(p.puzzle, t, self.shape)))
+        return float(np.mean(np.minimum(ratings, self._cap)))
 
     def _remember(self, p: Puzzle) -> None:
-        """Keep the hardest puzzles as seeds; among equally hard (capped) ones the newest, for diversity."""
+        """Keep the hardest puzzles as seeds; a newcomer replaces the weakest seed if it scores as high."""
         pr = self.params
         self._since_best += 1
         if p.rating > self._best:
             self._best, self._since_best = p.rating, 0
-        if len(self.pool) < pr.pool_size:
+        full = len(self.pool) >= pr.pool_size
+        low = int(np.argmin(self._scores)) if full else -1
+        if full and min(p.rating, self._cap) < self._scores[low]:
+            return  # a cheap pre-filter: images rarely lift a puzzle far above its own rating
+        score = self._score(p)
+        if not full:
             self.pool.append(p)
+            self._scores.append(score)
             self._uses.append(0)
-            return
-        keys = np.array([self._pool_key(q) for q in self.pool])
-        low = int(np.argmin(keys))
-        if self._pool_key(p) >= keys[low]:
-            self.pool[low], self._uses[low] = p, 0
+            self._barren.append(0)
+        elif score >= self._scores[low]:
+            self.pool[low], self._scores[low], self._uses[low], self._barren[low] = p, score, 0, 0
+
+    def _fruitful(self, seed: Puzzle) -> None:
+        """``seed`` just gave a new puzzle: reset its barren count (found by identity; it may have left)."""
+        for j, q in enumerate(self.pool):
+            if q is seed:
+                self._barren[j] = 0
+                return
 
     def _retire(self, i: int) -> None:
         self.pool.pop(i)
+        self._scores.pop(i)
         self._uses.pop(i)
+        self._barren.pop(i)
 
     def _candidates(self) -> Iterator[Puzzle]:
         """New unique puzzles near the pool seeds, rated as stored (each grid once)."""
@@ -185,7 +212,9 @@ class MixGenerator:
         while True:
             if self._best < self._need and self._since_best >= pr.stall:
                 self.pool.clear()
+                self._scores.clear()
                 self._uses.clear()
+                self._barren.clear()
             if not self.pool:
                 self._best, self._since_best = -1, 0
                 p = random_puzzle(self.shape, self.rng)
@@ -196,7 +225,8 @@ class MixGenerator:
             i = int(self.rng.integers(len(self.pool)))
             seed = self.pool[i]
             self._uses[i] += 1
-            if self._uses[i] >= pr.max_steps:
+            self._barren[i] += 1
+            if self._uses[i] >= pr.max_steps or self._barren[i] >= pr.barren:
                 self._retire(i)
             grid = seed.puzzle
             clues = np.flatnonzero(grid)
@@ -212,6 +242,7 @@ class MixGenerator:
                 if key in self._rated:
                     continue
                 self._rated.add(key)
+                self._fruitful(seed)
                 p = Puzzle(child, solution, self._rate(child))
                 self._remember(p)
                 yield p
@@ -282,8 +313,7 @@ class MixGenerator:
         """The first of a few random images of ``p`` whose rating lands in an open bucket.
 
         Only tried when an open bucket is within a factor 2 of the rating (images rarely go further: the
-        rating's spread over orientations is ~10 guesses). Images also compete for the pool: the children
-        of a seed share its orientation, so a hard image is a better seed.
+        rating's spread over orientations is ~10 guesses).
         """
         r0 = p.rating
         reach = [
@@ -299,7 +329,6 @@ class MixGenerator:
                 apply_transform(p.puzzle, t, self.shape), apply_transform(p.solution, t, self.shape), 0
             )
             q.rating = self._rate(q.puzzle)
-            self._remember(q)
             if quota[self._bucket(q.rating)] > 0:
                 return q
         return None
