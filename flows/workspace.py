@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,6 +18,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import MissingContextError, ObjectAlreadyExists, ObjectNotFound
 from ruamel.yaml import YAML
 
+from hrm_pipeline.atomic import write_text
 from hrm_pipeline.config import load_params
 
 PARAMS_FILE = Path("params.yaml")
@@ -81,10 +80,7 @@ def apply_overrides(overrides: Mapping[str, Any] | None, path: Path = PARAMS_FIL
         node[leaf] = value
     buf = io.StringIO()
     yaml.dump(doc, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(buf.getvalue())
-    os.replace(tmp, path)
+    write_text(path, buf.getvalue())
     _logger().info("params.yaml overrides: %s", dict(overrides))
 
 

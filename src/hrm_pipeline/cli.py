@@ -191,7 +191,8 @@ def _run_evaluate(args: argparse.Namespace, params) -> None:
     m = result.metrics
     line = (
         f"evaluated {m['num_examples']:.0f} {params.pipeline.dataset} test examples: "
-        f"exact {m['exact_accuracy']:.3f}, token {m['token_accuracy']:.3f}, ACT steps {m['act.mean_steps']:.2f}"
+        f"exact {m['exact_accuracy']:.3f}, token {m['token_accuracy']:.3f}, "
+        f"ACT steps {m['act.mean_steps']:.2f}"
     )
     if "arc.pass_at_2" in m:
         line += f", pass@1 {m.get('arc.pass_at_1', float('nan')):.3f}, pass@2 {m['arc.pass_at_2']:.3f}"

@@ -15,13 +15,13 @@ import io
 import os
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
+from hrm_pipeline.atomic import write_text
 from hrm_pipeline.errors import InputError
 
 LOCK_FILE = "dvc.lock"
@@ -191,7 +191,7 @@ def rollback(rev: str, root: str | Path = ".", datasets: list[str] | None = None
         if out.returncode != 0:
             for path, text in backup.items():  # leave the workspace as it was
                 if text is not None:
-                    _write_atomic(path, text)
+                    write_text(path, text)
             dvc(root, "checkout", "--force", *stages)
             raise InputError(f"cannot restore the data of {rev!r}: {_last_line(out.stderr or out.stdout)}")
     return RollbackResult(rev, names, pulled)
@@ -207,7 +207,7 @@ def _restore_lock_entries(path: Path, entries: dict[str, Any]) -> None:
     if not doc:
         doc = {"schema": "2.0", "stages": {}}
     doc.setdefault("stages", {}).update(entries)
-    _write_atomic(path, _dump(yaml, doc))
+    write_text(path, _dump(yaml, doc))
 
 
 def _restore_params(path: Path, sections: dict[str, dict[str, Any]]) -> None:
@@ -220,20 +220,13 @@ def _restore_params(path: Path, sections: dict[str, dict[str, Any]]) -> None:
         for key, value in values.items():
             if section.get(key) != value:
                 section[key] = value  # key by key, so the file's comments stay
-    _write_atomic(path, _dump(yaml, doc))
+    write_text(path, _dump(yaml, doc))
 
 
 def _dump(yaml: YAML, doc: Any) -> str:
     buf = io.StringIO()
     yaml.dump(doc, buf)
     return buf.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def format_versions(versions: list[DataVersion]) -> str:

@@ -7,12 +7,11 @@ them into params.yaml instead. Either way the merged result is checked against t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from hrm_pipeline.atomic import write_text
 from hrm_pipeline.config import ConfigError, load_params
 from hrm_pipeline.errors import InputError
 
@@ -63,10 +62,5 @@ def write_profile(params_path: Path, path: Path) -> None:
     check_profile(params_path, path)
     base = OmegaConf.load(params_path) if params_path.exists() else OmegaConf.create()
     merged = OmegaConf.merge(base, OmegaConf.load(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{params_path.name}.", dir=params_path.parent or ".")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(
-            f"# Written by `hrm profile {path.stem} --write` (comments of the previous file are not kept).\n"
-        )
-        fh.write(OmegaConf.to_yaml(merged))
-    os.replace(tmp, params_path)
+    header = f"# Written by `hrm profile {path.stem} --write` (comments of the previous file are not kept).\n"
+    write_text(params_path, header + OmegaConf.to_yaml(merged))

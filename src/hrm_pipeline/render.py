@@ -7,8 +7,6 @@ their panels say so.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from hrm_pipeline.atomic import atomic_write
 from hrm_pipeline.data.arc.encode import COLOUR_OFFSET, DecodeError  # noqa: E402
 from hrm_pipeline.data.arc.encode import decode as arc_decode  # noqa: E402
 from hrm_pipeline.data.maze import grid as maze_grid  # noqa: E402
@@ -79,17 +78,7 @@ def _opt(tokens: np.ndarray | None) -> np.ndarray | None:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=DPI, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a picture is for reading
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
 
 
 def _missing(ax, text: str) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hrm_pipeline.atomic import write_text
 from hrm_pipeline.data.storage import DatasetMeta, atomic_dir
 from hrm_pipeline.render import PIXELS, render_item
 
@@ -85,13 +84,7 @@ def write_report(
                 shutil.copyfile(plot, tmp / plot.name)
                 plot_links.append(f"{GALLERY_DIR}/{plot.name}")
     page = _page(title, meta, metrics, plot_links, figures)
-    path = out_dir / REPORT_NAME
-    fd, tmp_html = tempfile.mkstemp(prefix=f".{REPORT_NAME}.", dir=out_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(page)
-    os.chmod(tmp_html, 0o644)  # mkstemp makes it private; a report is for reading
-    os.replace(tmp_html, path)
-    return path
+    return write_text(out_dir / REPORT_NAME, page)
 
 
 def _title(item: GalleryItem) -> str:

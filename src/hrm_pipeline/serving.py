@@ -12,7 +12,6 @@ import importlib.metadata
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from hrm_pipeline.atomic import write_json
 from hrm_pipeline.data.storage import DatasetMeta, read_meta
 from hrm_pipeline.errors import InputError
 from hrm_pipeline.puzzles import Answer, Codec, Puzzle, arc_task_variants, codec_for
@@ -189,11 +189,7 @@ def model_artifacts(model_path: str | Path, data_dir: str | Path, work_dir: str 
     arts = {"model": str(model_path), "meta": str(data_dir / "metadata.json")}
     if read_meta(data_dir).dataset == "arc":
         path = Path(work_dir) / ARC_TASKS_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(arc_task_variants(data_dir), fh)
-        os.replace(tmp, path)
+        write_json(path, arc_task_variants(data_dir))
         arts["arc_tasks"] = str(path)
     return arts
 

@@ -7,11 +7,10 @@ re-implements them.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from hrm_pipeline.atomic import write_json
 from hrm_pipeline.config import Params
 from hrm_pipeline.data.catalog import dataset_module
 from hrm_pipeline.data.schema import ValidationFailed
@@ -35,7 +34,7 @@ def validate(params: Params, name: str) -> ValidationReport:
     except ValidationFailed:
         report_path.unlink(missing_ok=True)  # a stale "passed" report must not outlive bad data
         raise
-    _write_json_atomic(report_path, report.to_json())
+    write_json(report_path, report.to_json())
     return report
 
 
@@ -95,12 +94,3 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
     from hrm_pipeline.tracking.registry import promote as promote_model
 
     return promote_model(params, mode=mode, rollback=rollback)
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)

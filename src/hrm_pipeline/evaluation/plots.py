@@ -7,14 +7,13 @@ backend, so plotting works headless and in worker threads. Each file is written 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 from matplotlib.figure import Figure
 
+from hrm_pipeline.atomic import atomic_write
 from hrm_pipeline.evaluation.metrics import Bucket
 
 FIGSIZE = (6.4, 4.0)  # inches; at DPI 100 a 640 x 400 image fits a report column
@@ -22,12 +21,7 @@ DPI = 100
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, bbox_inches="tight"))
 
 
 def _percent_axis(ax) -> None:

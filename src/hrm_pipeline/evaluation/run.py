@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from hrm_pipeline.atomic import write_json
 from hrm_pipeline.config import Params
 from hrm_pipeline.data.storage import DatasetMeta, atomic_dir, read_meta, read_split
 from hrm_pipeline.errors import InputError
@@ -32,7 +33,7 @@ from hrm_pipeline.evaluation.metrics import (
     score,
     steps_histogram,
 )
-from hrm_pipeline.evaluation.outputs import flatten, write_csv, write_json
+from hrm_pipeline.evaluation.outputs import flatten, write_csv
 from hrm_pipeline.evaluation.participation import participation_ratio
 from hrm_pipeline.inference import Prediction, Predictor
 from hrm_pipeline.train.distributed import resolve_device
@@ -223,7 +224,7 @@ def _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc
         report = _write_report(tmp, meta, table, head, act, pngs, nested, arc, params.evaluate.gallery_size)
         written += report
         final = [eval_dir / p.relative_to(tmp) for p in written]
-    final.append(write_json(nested, reports / "metrics.json"))
+    final.append(write_json(reports / "metrics.json", nested))
     return final
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import tempfile
 from pathlib import Path
+
+from hrm_pipeline.atomic import atomic_write
 
 TRAIN_PREFIX = "train/"
 EVAL_PREFIX = "eval/"
@@ -37,13 +37,14 @@ class _CurveFile:
         kept, header = _read_rows(self.path)
         kept = [r for r in kept if _step(r) is not None and _step(r) < first_step]
         self.header = header + [c for c in columns if c not in header] if header else columns
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, self.header, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(kept)
-        os.replace(tmp, self.path)
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, self.header, restval="", extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(kept)
+
+        atomic_write(self.path, write)
 
 
 class CurvesWriter:

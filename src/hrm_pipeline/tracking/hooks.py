@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
+from hrm_pipeline.atomic import write_text
 from hrm_pipeline.tracking.curves import CurvesWriter
 from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, pending_path, read_run_id, train_run
 
@@ -98,9 +97,4 @@ def _flatten_numbers(obj: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def _write_resolved_config(params: Params, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(OmegaConf.to_yaml(OmegaConf.structured(params)))
-    os.replace(tmp, path)
-    return path
+    return write_text(path, OmegaConf.to_yaml(OmegaConf.structured(params)))

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from hrm_pipeline.tracking.connection import (
 from hrm_pipeline.tracking.provenance import git_commit
 
 from mlflow.entities import Metric, Param  # isort: skip
+from hrm_pipeline.atomic import write_json
 
 RUN_FILE = "mlflow_run.json"
 # MLflow's REST API takes at most 1000 metrics and 100 params per log_batch request.
@@ -67,11 +67,7 @@ def read_run_id(run_dir: str | Path) -> str | None:
 
 
 def _write_run_id(run_dir: Path, run_id: str, experiment_id: str, uri: str) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{RUN_FILE}.", dir=run_dir)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri}, fh, indent=2)
-    os.replace(tmp, run_dir / RUN_FILE)
+    write_json(run_dir / RUN_FILE, {"run_id": run_id, "experiment_id": experiment_id, "tracking_uri": uri})
 
 
 class MetricsLogger:

@@ -8,12 +8,12 @@ replaced (version tag ``previous_champion``) so ``promote --rollback`` can move 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hrm_pipeline.atomic import write_json
 from hrm_pipeline.errors import InputError
 from hrm_pipeline.tracking.connection import MlflowClient, bounded_requests, connect, mlflow, safe_name
 from hrm_pipeline.tracking.hooks import run_dir
@@ -134,7 +134,7 @@ def register(params: Params) -> Registration:
         alias_uri=f"models:/{name}@{CHALLENGER}",
         tags=tags,
     )
-    _write_json_atomic(registry_path(params), {**reg.to_json(), "tracking_uri": uri})
+    write_json(registry_path(params), {**reg.to_json(), "tracking_uri": uri})
     return reg
 
 
@@ -183,7 +183,7 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
     }
     if mode == "disabled":
         record.update(action="none", reason="promotion is disabled (registry.mode)")
-        _write_json_atomic(promotion_path(params), record)
+        write_json(promotion_path(params), record)
         return record
     act = mode == "enabled"
     client, _ = connect(params.tracking)
@@ -229,14 +229,5 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
                 champion_before=decision.champion,
                 champion_after=decision.challenger if promote_now and act else decision.champion,
             )
-    _write_json_atomic(promotion_path(params), record)
+    write_json(promotion_path(params), record)
     return record
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
