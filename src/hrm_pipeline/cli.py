@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from hrm_pipeline import __version__
 
 EXIT_INVALID_DATA = 1  # validation failed: the data is wrong, the command was right
+EXIT_FAILED = 1  # the run itself failed (e.g. training diverged past every allowed restore)
 EXIT_USAGE = 2  # the user's input (arguments, params, paths) is wrong
 
 DATASET_CHOICES = ("sudoku", "maze", "arc")
@@ -277,8 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     from hrm_pipeline.config import ConfigError, load_params
     from hrm_pipeline.data.schema import ValidationFailed
     from hrm_pipeline.errors import InputError
+    from hrm_pipeline.train.loop import TrainingDiverged
 
+    raw = sys.argv[1:] if argv is None else argv
+    named = any(a == "--params" or a.startswith("--params=") for a in raw)
     try:
+        if named and not Path(args.params).is_file():  # only the default may be absent (= all defaults)
+            raise ConfigError(f"no params file at {args.params}")
         params = load_params(args.params, getattr(args, "overrides", []))
         COMMANDS[args.command](args, params)
     except ConfigError as err:
@@ -290,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, FileNotFoundError) as err:
         print(f"hrm: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingDiverged as err:
+        print(f"hrm: training diverged: {err}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("hrm: interrupted", file=sys.stderr)
         return 130
