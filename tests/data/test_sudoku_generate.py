@@ -90,3 +90,44 @@ def test_every_enumerated_clue_swap_is_unique_with_the_seeds_solution(official):
                 a = analyse(child, SHAPE_9)
                 assert a.solutions == 1 and np.array_equal(a.solution, p.solution)
     assert found > 0
+
+
+def test_no_guess_profile_gives_every_puzzle_its_own_grid_and_test_grids_stay_out_of_train():
+    """The CPU profile's split (6x6, no guesses, 20-24 givens): a regression once built a whole split on one
+    solution grid, which made held-out accuracy meaningless."""
+    from hrm_pipeline.data.sudoku.dataset import SudokuConfig, build_tables
+
+    cfg = SudokuConfig(
+        box_rows=2,
+        box_cols=3,
+        train_size=300,
+        test_size=60,
+        num_aug=0,
+        bucket_edges=[0],
+        bucket_shares=[1.0],
+        min_givens=20,
+        max_givens=24,
+    )
+    tables = build_tables(cfg, progress=False)
+    grids = {}
+    for split, df in tables.splits.items():
+        labels = df["labels"].to_numpy()
+        grids[split] = {row.tobytes() for row in labels}
+        assert len(grids[split]) == df.height  # one grid per puzzle
+        givens = (df["inputs"].to_numpy() > 1).sum(axis=1)  # token 1 = blank
+        assert givens.min() >= 20 and givens.max() <= 24 and len(set(givens)) > 1
+    assert not grids["train"] & grids["test"]
+
+
+def test_max_per_solution_caps_puzzles_per_grid():
+    shape, edges, shares = Shape(3, 3), [0, 1, 3, 11], [0.25, 0.25, 0.25, 0.25]
+    params = SearchParams(max_per_solution=2)
+    gen = MixGenerator(shape, np.random.default_rng(3), edges=edges, params=params)
+    puzzles = list(gen.generate(40, shares))
+    per_grid = {}
+    for p in puzzles:
+        per_grid[p.solution.tobytes()] = per_grid.get(p.solution.tobytes(), 0) + 1
+    assert max(per_grid.values()) <= 2 and len(per_grid) >= 20
+    avoid = gen.solution_keys
+    other = MixGenerator(shape, np.random.default_rng(4), edges=edges, params=params, avoid_solutions=avoid)
+    assert not {p.solution.tobytes() for p in other.generate(20, shares)} & avoid

@@ -43,6 +43,9 @@ class SudokuConfig:
     min_givens: int = 17
     max_givens: int = 35
     max_steps: int = 1000
+    # Generated puzzles that may share one solution grid; 0 = no cap. Generated train puzzles never have a
+    # test puzzle's solution grid either way.
+    max_per_solution: int = 0
 
 
 @dataclass
@@ -144,7 +147,12 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
     shape = _shape(cfg)
     rng = np.random.default_rng(cfg.seed)
     test_rng, train_rng, sub_rng, aug_rng = rng.spawn(4)
-    params = SearchParams(min_givens=cfg.min_givens, max_givens=cfg.max_givens, max_steps=cfg.max_steps)
+    params = SearchParams(
+        min_givens=cfg.min_givens,
+        max_givens=cfg.max_givens,
+        max_steps=cfg.max_steps,
+        max_per_solution=cfg.max_per_solution,
+    )
     # separate seed pools: no train puzzle is a local-search neighbour of a test puzzle
     gen = MixGenerator(shape, test_rng, edges=list(cfg.bucket_edges), params=params)
 
@@ -162,7 +170,12 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
     else:
         # generated train puzzles avoid every test orbit too
         train_gen = MixGenerator(
-            shape, train_rng, edges=list(cfg.bucket_edges), params=params, seen=set(test_keys)
+            shape,
+            train_rng,
+            edges=list(cfg.bucket_edges),
+            params=params,
+            seen=set(test_keys),
+            avoid_solutions={np.asarray(s, dtype=np.int64).tobytes() for s in test.solutions},
         )
         train = _generate(cfg, shape, cfg.train_size, train_gen, progress)
 

@@ -52,6 +52,9 @@ class SearchParams:
     # stalls near 40 for minutes (measured). A pool below the hardest open bucket whose best rating has not
     # improved for this many candidates restarts from a fresh random puzzle.
     stall: int = 3000
+    # Puzzles that may share one solution grid; 0 = no cap. A clue swap or an added clue keeps the grid,
+    # so without a cap a split can descend from a handful of grids (measured: one for 200 6x6 puzzles).
+    max_per_solution: int = 0
 
 
 @dataclass
@@ -106,7 +109,10 @@ class MixGenerator:
     """Stateful generator of unique, mutually inequivalent puzzles; ``generate(count, shares)`` is the entry.
 
     ``seen``: canonical keys of puzzles to avoid (e.g. the test split's, when generating train); afterwards
-    ``seen`` also holds the keys of every puzzle generated.
+    ``seen`` also holds the keys of every puzzle generated. ``avoid_solutions``: solution grids
+    (``tobytes()``) no puzzle may have (the test split's, for train: a held-out puzzle must not have a
+    training puzzle's answer); :attr:`solution_keys` gives those of the generated puzzles. Grids compare as
+    they are, not up to symmetry: 6x6 sudoku has only 49 grids up to symmetry, too few to hold any out.
     """
 
     def __init__(
@@ -116,6 +122,7 @@ class MixGenerator:
         edges: list[int] | None = None,
         params: SearchParams | None = None,
         seen: set[str] | None = None,
+        avoid_solutions: set[bytes] | None = None,
     ) -> None:
         self.shape = shape
         self.rng = rng
@@ -130,6 +137,8 @@ class MixGenerator:
             # a canonical key is itself a puzzle of its orbit
             self._orbits.add(np.array([int(c) for c in key], dtype=np.int64), key)
         self._rated: set[bytes] = set()  # grids already offered (local search revisits some)
+        self._avoid = set(avoid_solutions or ())
+        self._per_solution: dict[bytes, int] = {}  # solution grid -> puzzles generated on it
         self.solves = 0  # searches made (for throughput reports)
         self._tables = tables_for(shape)
         top = self.edges[-1]
@@ -141,6 +150,21 @@ class MixGenerator:
     @property
     def seen(self) -> set[str]:
         return self._orbits.keys()
+
+    @property
+    def solution_keys(self) -> set[bytes]:
+        return set(self._per_solution)
+
+    def _solution_open(self, key: bytes) -> bool:
+        """May one more puzzle use the solution grid ``key``?"""
+        cap = self.params.max_per_solution
+        return key not in self._avoid and not (cap and self._per_solution.get(key, 0) >= cap)
+
+    def _drop_seeds_of(self, key: bytes) -> None:
+        """A closed solution grid: its seeds can only produce puzzles on that grid, so they leave the pool."""
+        for i in reversed(range(len(self.pool))):
+            if self.pool[i].solution.tobytes() == key:
+                self._retire(i)
 
     # ---- searches ----------------------------------------------------------------------------------
 
@@ -177,6 +201,8 @@ class MixGenerator:
     def _remember(self, p: Puzzle) -> None:
         """Keep the hardest puzzles as seeds; a newcomer replaces the weakest seed if it scores as high."""
         pr = self.params
+        if not self._solution_open(p.solution.tobytes()):
+            return
         self._since_best += 1
         if p.rating > self._best:
             self._best, self._since_best = p.rating, 0
@@ -215,6 +241,13 @@ class MixGenerator:
                 self._scores.clear()
                 self._uses.clear()
                 self._barren.clear()
+            if self._need <= self.edges[0]:
+                # Only the easiest bucket has room: fresh random puzzles reach it by added clues (_easier),
+                # while the pool's hard seeds would mostly yield candidates outside it (measured: ~1000
+                # candidates per accepted 6x6 no-guess puzzle, against a handful from fresh puzzles).
+                self.solves += 1
+                yield random_puzzle(self.shape, self.rng)
+                continue
             if not self.pool:
                 self._best, self._since_best = -1, 0
                 p = random_puzzle(self.shape, self.rng)
@@ -288,13 +321,27 @@ class MixGenerator:
             if q is None and self._bucket(p.rating) > np.flatnonzero(quota > 0).min():
                 q = self._easier(p, quota)
             p = q
-        if p is None or not self._fits(p, quota) or not self._orbits.add(p.puzzle):
+        if p is not None and np.count_nonzero(p.puzzle) < self.params.min_givens:
+            # too few givens for the profile: add clues from the solution up to a uniform draw in the range
+            lo, hi = self.params.min_givens, self.params.max_givens
+            p = self._easier(p, quota, givens=int(self.rng.integers(lo, hi + 1)))
+        if p is None or not self._fits(p, quota):
+            return None
+        key = p.solution.tobytes()
+        if not self._solution_open(key):
+            self._drop_seeds_of(key)
+            return None
+        if not self._orbits.add(p.puzzle):
             return None
         quota[self._bucket(p.rating)] -= 1
+        self._per_solution[key] = self._per_solution.get(key, 0) + 1
+        if not self._solution_open(key):
+            self._drop_seeds_of(key)
         return p
 
-    def _easier(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
-        """Add clues from the solution (random cells) until the rating drops into an open bucket."""
+    def _easier(self, p: Puzzle, quota: np.ndarray, givens: int = 0) -> Puzzle | None:
+        """Add clues from the solution (random cells) until the rating drops into an open bucket (and the
+        puzzle has at least ``givens`` clues)."""
         grid = p.puzzle.copy()
         lowest = int(np.flatnonzero(quota > 0).min())
         for cell in self.rng.permutation(np.flatnonzero(grid == 0)):
@@ -303,7 +350,7 @@ class MixGenerator:
             grid[cell] = p.solution[cell]
             q = Puzzle(grid.copy(), p.solution, self._rate(grid))
             b = self._bucket(q.rating)
-            if quota[b] > 0 and self._fits(q, quota):
+            if quota[b] > 0 and self._fits(q, quota) and np.count_nonzero(grid) >= givens:
                 return q
             if b < lowest:
                 return None
