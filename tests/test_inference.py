@@ -3,30 +3,19 @@
 import numpy as np
 import pytest
 import torch
+from helpers.train import tiny_model_config
 
 from hrm_pipeline.inference import Predictor
-from hrm_pipeline.model import HRM, HRMConfig
+from hrm_pipeline.model import HRM
 from hrm_pipeline.train.checkpoint import atomic_torch_save
 
-CFG = dict(
-    vocab_size=6,
-    seq_len=16,
-    num_puzzle_identifiers=1,
-    hidden_size=32,
-    num_heads=2,
-    H_layers=1,
-    L_layers=1,
-    H_cycles=2,
-    L_cycles=2,
-    pos_encodings="learned",
-    halt_max_steps=3,
-)
+CFG = tiny_model_config(pos_encodings="learned")  # 16 tokens, vocab 6, hidden 32, 3 ACT segments
 
 
 @pytest.fixture
 def model_file(tmp_path):
     torch.manual_seed(0)
-    model = HRM(HRMConfig(**CFG))
+    model = HRM(CFG)
     with torch.no_grad():  # a non-trivial Q-head so some rows halt early
         model.q_head.weight.normal_(0, 1.0)
         model.q_head.bias.zero_()
@@ -49,11 +38,11 @@ def test_max_mode_matches_act_wrapper_in_eval(model_file):
     model.eval()
     with torch.no_grad():
         carry = model.initial_carry(batch)
-        for _ in range(CFG["halt_max_steps"]):
+        for _ in range(CFG.halt_max_steps):
             carry, out = model(carry, batch)
     got = pred.predict(inputs)
     np.testing.assert_array_equal(got.tokens, out["logits"].argmax(-1).numpy())
-    np.testing.assert_array_equal(got.steps, np.full(5, CFG["halt_max_steps"]))
+    np.testing.assert_array_equal(got.steps, np.full(5, CFG.halt_max_steps))
     np.testing.assert_allclose(got.q_halt, out["q_halt_logits"].numpy(), rtol=1e-6)
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from helpers.process import start_server, stop_group
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = {
@@ -95,28 +94,9 @@ class PrefectServer:
                "--port", str(self.port)]  # fmt: skip
         server_env = env(PREFECT_HOME=str(self.home), PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2")
         server_env.pop("PREFECT_API_URL", None)
-        log = (self.home / "server.log").open("ab")
-        # A session of its own, so stop() ends the server and what it forks, nothing else.
-        self.proc = subprocess.Popen(cmd, env=server_env, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prefect server exited: {(self.home / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"prefect server did not answer within {START_TIMEOUT_S} s")
+        health = f"http://127.0.0.1:{self.port}/api/health"
+        self.proc = start_server(cmd, server_env, self.home / "server.log", health, START_TIMEOUT_S)
+        return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc)

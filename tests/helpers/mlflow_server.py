@@ -4,13 +4,12 @@ the same port and store, to simulate an outage)."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from helpers.process import start_server, stop_group
 
 START_TIMEOUT_S = 90  # first start migrates the SQLite schema; a loaded 2-core box needs tens of seconds
 
@@ -48,31 +47,11 @@ class MlflowServer:
             "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
             "--artifacts-destination", str(self.root / "artifacts"),
         ]  # fmt: skip
-        log = (self.root / "server.log").open("ab")
-        # A session of its own, so stop() ends the server and the workers it forks, nothing else.
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"mlflow server not up in {START_TIMEOUT_S} s")
+        self.proc = start_server(cmd, env, self.root / "server.log", f"{self.uri}/health", START_TIMEOUT_S)
+        return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_group(self.proc)
 
     def __enter__(self) -> MlflowServer:
         return self.start()
