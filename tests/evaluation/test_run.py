@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from helpers.model import tiny_config_for
 from matplotlib.image import imread
 
 from hrm_pipeline import stages
@@ -17,7 +18,6 @@ from hrm_pipeline.errors import InputError
 from hrm_pipeline.evaluation.metrics import score
 from hrm_pipeline.evaluation.run import model_path, run_evaluation
 from hrm_pipeline.inference import Predictor
-from hrm_pipeline.model import HRMConfig
 from hrm_pipeline.train import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,20 +50,7 @@ def _build(root: Path, dataset: str):
     stages.generate(params, dataset, progress=False)
     data_dir = params.dataset_dir(dataset)
     meta = read_meta(data_dir)
-    model_cfg = HRMConfig(
-        vocab_size=meta.vocab_size,
-        seq_len=meta.seq_len,
-        num_puzzle_identifiers=meta.num_puzzle_identifiers,
-        hidden_size=16,
-        num_heads=2,
-        H_layers=1,
-        L_layers=1,
-        H_cycles=1,
-        L_cycles=1,
-        puzzle_emb_ndim=16 if dataset == "arc" else 0,
-        pos_encodings="learned",
-        halt_max_steps=HALT_MAX_STEPS,
-    )
+    model_cfg = tiny_config_for(meta, HALT_MAX_STEPS)
     train_cfg = TrainConfig(
         global_batch_size=8, lr=3e-3, lr_warmup_steps=1, epochs=100, max_steps=3, eval_interval=0,
         checkpoint_interval=0, progress=False, num_threads=1, device="cpu",

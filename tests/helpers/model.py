@@ -39,3 +39,21 @@ def make_model(cfg: HRMConfig, seed: int = 0) -> HRM:
 
 def with_cycles(cfg: HRMConfig, h: int, l_cycles: int) -> HRMConfig:
     return dataclasses.replace(cfg, H_cycles=h, L_cycles=l_cycles)
+
+
+def tiny_config_for(meta, halt_max_steps: int) -> HRMConfig:
+    """The smallest HRM that fits a dataset's metadata (ARC needs puzzle identities, the others none)."""
+    return HRMConfig(
+        vocab_size=meta.vocab_size,
+        seq_len=meta.seq_len,
+        num_puzzle_identifiers=meta.num_puzzle_identifiers,
+        hidden_size=16,
+        num_heads=2,
+        H_layers=1,
+        L_layers=1,
+        H_cycles=1,
+        L_cycles=1,
+        puzzle_emb_ndim=16 if meta.dataset == "arc" else 0,
+        pos_encodings="learned",
+        halt_max_steps=halt_max_steps,
+    )

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.model import tiny_config_for
 
 from hrm_pipeline.data.storage import DatasetMeta
-from hrm_pipeline.model import HRM, HRMConfig
+from hrm_pipeline.model import HRM
 from hrm_pipeline.train.checkpoint import atomic_torch_save
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,20 +28,7 @@ METAS = {
 
 
 def _write_model(folder: Path, meta: DatasetMeta) -> None:
-    cfg = HRMConfig(
-        vocab_size=meta.vocab_size,
-        seq_len=meta.seq_len,
-        num_puzzle_identifiers=meta.num_puzzle_identifiers,
-        hidden_size=16,
-        num_heads=2,
-        H_layers=1,
-        L_layers=1,
-        H_cycles=1,
-        L_cycles=1,
-        pos_encodings="learned",
-        halt_max_steps=TRAINED_STEPS,
-        puzzle_emb_ndim=16 if meta.dataset == "arc" else 0,
-    )
+    cfg = tiny_config_for(meta, TRAINED_STEPS)
     torch.manual_seed(0)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"model": HRM(cfg).state_dict(), "model_config": asdict(cfg)}, folder / "model.pt")
@@ -49,7 +37,7 @@ def _write_model(folder: Path, meta: DatasetMeta) -> None:
 
 def _train_sudoku(folder: Path) -> None:
     """The real route for sudoku: a tiny generated 6x6 dataset, trained a few steps by the training loop."""
-    from hrm_pipeline.data.storage import load_split, write_dataset
+    from hrm_pipeline.data.storage import load_split, read_meta, write_dataset
     from hrm_pipeline.data.sudoku import SudokuConfig, build_tables
     from hrm_pipeline.train import TrainConfig, train
 
@@ -57,11 +45,7 @@ def _train_sudoku(folder: Path) -> None:
     cfg.max_givens, cfg.bucket_edges, cfg.bucket_shares = 20, [0, 1], [0.5, 0.5]
     write_dataset(build_tables(cfg, progress=False), folder)
     data = load_split(folder, "train")
-    model_cfg = HRMConfig(
-        vocab_size=data.vocab_size, seq_len=data.seq_len, num_puzzle_identifiers=1, hidden_size=16,
-        num_heads=2, H_layers=1, L_layers=1, H_cycles=1, L_cycles=1, pos_encodings="learned",
-        halt_max_steps=TRAINED_STEPS, puzzle_emb_ndim=0,
-    )  # fmt: skip
+    model_cfg = tiny_config_for(read_meta(folder), TRAINED_STEPS)
     run = TrainConfig(
         global_batch_size=8, lr=3e-3, lr_warmup_steps=1, epochs=10, max_steps=3, eval_interval=0,
         checkpoint_interval=0, log_interval=1, progress=False, num_threads=1, loss_type="softmax",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import OmegaConf
 
 from hrm_pipeline.atomic import write_text
+from hrm_pipeline.evaluation.outputs import flatten
 from hrm_pipeline.tracking.curves import CurvesWriter
 from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, pending_path, read_run_id, train_run
 
@@ -62,7 +63,7 @@ def track_training(params: Params) -> Iterator[list[Any]]:
 
 
 def log_evaluation(params: Params, metrics: dict[str, Any], files: Sequence[str | Path] = ()) -> bool:
-    """Log evaluation metrics (nested dicts flattened with "/", prefix "test/") and files into the train run.
+    """Log evaluation metrics (nested dicts flattened with ".", prefix "test/") and files into the train run.
 
     Never fails the evaluation: with no run (training ran untracked) it says so; with the store down the
     values wait in the run folder's backlog for the register stage. Returns True when the store has them.
@@ -77,23 +78,13 @@ def log_evaluation(params: Params, metrics: dict[str, Any], files: Sequence[str 
     uri = resolve_uri(params.tracking)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     logger = MetricsLogger(client, run_id, params.tracking, pending_path(params.tracking, run_id))
-    logger.log_metrics(_flatten_numbers(metrics, "test/"))
+    logger.log_metrics(flatten(metrics, "test/"))
     reports = Path(params.paths.reports_dir).resolve()
     for f in map(Path, files):
         parent = f.resolve().parent
         rel = parent.relative_to(reports).as_posix() if parent.is_relative_to(reports) else "eval"
         logger.log_artifact(f, rel if rel != "." else None)
     return logger.flush(force=True)
-
-
-def _flatten_numbers(obj: dict[str, Any], prefix: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            out.update(_flatten_numbers(value, f"{prefix}{key}/"))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = float(value)
-    return out
 
 
 def _write_resolved_config(params: Params, path: Path) -> Path:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrm_pipeline.atomic import write_json
 from hrm_pipeline.errors import InputError
+from hrm_pipeline.evaluation.outputs import flatten
 from hrm_pipeline.tracking.connection import MlflowClient, bounded_requests, connect, mlflow, safe_name
 from hrm_pipeline.tracking.hooks import run_dir
 from hrm_pipeline.tracking.mlflow_run import read_run_id, sync_pending
@@ -66,17 +67,6 @@ class Registration:
         return dict(self.__dict__)
 
 
-def flat_metrics(obj: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numbers of a nested metrics.json under dotted keys: {"scaling": {"2x": 0.5}} -> {"scaling.2x": 0.5}."""
-    out: dict[str, float] = {}
-    for key, value in obj.items():
-        if isinstance(value, dict):
-            out.update(flat_metrics(value, f"{prefix}{key}."))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = float(value)
-    return out
-
-
 def register(params: Params) -> Registration:
     """Log runs/<dataset>/model.pt as a pyfunc model into its training run, register a version tagged with the
     git commit, the data hashes and the metrics, point ``challenger`` at it, write reports/registry.json."""
@@ -94,7 +84,7 @@ def register(params: Params) -> Registration:
     mpath = metrics_path(params)
     if not mpath.exists():
         raise InputError(f"no {mpath} (run `hrm evaluate` first: the registry records the model's metrics)")
-    metrics = flat_metrics(json.loads(mpath.read_text()))
+    metrics = flatten(json.loads(mpath.read_text()))
     if params.registry.gate_metric not in metrics:
         raise InputError(f"{mpath} has no {params.registry.gate_metric!r} (registry.gate_metric)")
 
