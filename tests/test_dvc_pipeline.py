@@ -14,20 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers.flow_project import TINY as FLOW_TINY
 from helpers.mlflow_server import MlflowServer
 from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
+# The flows' tiny profile, with one training thread and a small evaluation.
 TINY = {
-    "sudoku": {"train_size": 12, "test_size": 6, "num_aug": 1},
-    "maze": {"size": 12, "min_path_moves": 14, "train_size": 6, "test_size": 4, "length_bin_edges": [],
-             "length_bin_weights": [], "augment_dihedral": False},
-    "arc": {"max_tasks": 2, "num_aug": 2},
-    "model": {"hidden_size": 32, "num_heads": 2, "H_layers": 1, "L_layers": 1, "halt_max_steps": 2},
-    "train": {"global_batch_size": 8, "max_steps": 4, "eval_interval": 2, "eval_max_examples": 8,
-              "checkpoint_interval": 2, "lr_warmup_steps": 1, "num_threads": 1},
+    **FLOW_TINY,
+    "train": {**FLOW_TINY["train"], "num_threads": 1},
     "evaluate": {"gallery_size": 1, "scaling_factors": [1, 2]},
-}  # fmt: skip
+}
 MODEL = "hrm-sudoku"
 
 
