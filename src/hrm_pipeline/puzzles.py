@@ -322,7 +322,7 @@ class ArcCodec(Codec):
     def combine(self, puzzle, tokens, steps, q_halt):
         if not puzzle.variants:
             return super().combine(puzzle, tokens, steps, q_halt)
-        from hrm_pipeline.evaluation.arc_vote import answer_in_task_frame, vote
+        from hrm_pipeline.data.arc.vote import answer_in_task_frame, vote
 
         grids = [answer_in_task_frame(t, aug) for t, (_, aug) in zip(tokens, puzzle.variants, strict=True)]
         ranking = vote(grids, q_halt)

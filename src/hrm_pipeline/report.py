@@ -20,6 +20,7 @@ import numpy as np
 
 from hrm_pipeline.atomic import write_text
 from hrm_pipeline.data.storage import DatasetMeta, atomic_dir
+from hrm_pipeline.nested import flatten
 from hrm_pipeline.render import PIXELS, render_item
 
 REPORT_NAME = "report.html"
@@ -138,20 +139,9 @@ def _page(title, meta: DatasetMeta, metrics, plot_links, figures) -> str:
 def _metrics_table(metrics: Mapping[str, Any]) -> str:
     rows = [
         f'<tr><td>{html.escape(k)}</td><td class="value">{html.escape(_fmt(v))}</td></tr>'
-        for k, v in _flatten(metrics)
+        for k, v in flatten(metrics).items()
     ]
     return '<table class="metrics">' + "".join(rows) + "</table>" if rows else "<p>no metrics</p>"
-
-
-def _flatten(obj: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out += _flatten(value, name + ".")
-        else:
-            out.append((name, value))
-    return out
 
 
 def _fmt(value: Any) -> str:

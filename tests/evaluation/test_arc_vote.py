@@ -8,8 +8,9 @@ import pytest
 
 from hrm_pipeline.data.arc.augment import Augmentation
 from hrm_pipeline.data.arc.encode import NUM_COLOURS, SEQ_LEN, encode
+from hrm_pipeline.data.arc.vote import grid_key, vote
 from hrm_pipeline.data.storage import token_array
-from hrm_pipeline.evaluation.arc_vote import grid_key, score_arc, vote
+from hrm_pipeline.evaluation.arc_vote import score_arc
 
 # Two test inputs of one task; asymmetric grids, so every dihedral transform changes them.
 TARGETS = {

@@ -17,16 +17,9 @@ import numpy as np
 import polars as pl
 
 from hrm_pipeline.data.arc.augment import Augmentation, invert
-from hrm_pipeline.data.arc.encode import DecodeError
+from hrm_pipeline.data.arc.vote import Candidate, answer_in_task_frame, grid_key, vote
 
 VOTE_COLUMNS = ("task_id", "pair_index", "dihedral", "colour_perm", "offset_row", "offset_col", "labels")
-
-
-@dataclass
-class Candidate:
-    grid: np.ndarray  # answer in the original task's frame
-    votes: int
-    mean_q: float  # mean halting logit of the variants that gave it
 
 
 @dataclass
@@ -76,37 +69,6 @@ class ArcScores:
             },
             schema_overrides={"pair_index": pl.Int32},
         )
-
-
-def grid_key(grid: np.ndarray) -> bytes:
-    """Identity of a grid: its shape and colours (two grids with the same cells but other shapes differ)."""
-    grid = np.ascontiguousarray(grid, dtype=np.uint8)
-    return np.asarray(grid.shape, dtype=np.int16).tobytes() + grid.tobytes()
-
-
-def vote(answers: Sequence[np.ndarray | None], q_halt: Sequence[float]) -> list[Candidate]:
-    """Pool identical answers (None = no answer) and rank them: most votes first, ties by higher mean Q.
-
-    Candidates equal on both keep the order of their first appearance, so the ranking is deterministic.
-    """
-    pooled: dict[bytes, list] = {}  # key -> [grid, votes, q sum]
-    for grid, q in zip(answers, q_halt, strict=True):
-        if grid is None:
-            continue
-        entry = pooled.setdefault(grid_key(grid), [grid, 0, 0.0])
-        entry[1] += 1
-        entry[2] += float(q)
-    candidates = [Candidate(grid=g, votes=n, mean_q=s / n) for g, n, s in pooled.values()]
-    # sorted() is stable: equal keys stay in first-appearance order.
-    return sorted(candidates, key=lambda c: (-c.votes, -c.mean_q))
-
-
-def answer_in_task_frame(tokens: np.ndarray, aug: Augmentation) -> np.ndarray | None:
-    """A predicted token canvas as a grid of the original task, or None when it holds no grid."""
-    try:
-        return invert(np.asarray(tokens), aug)
-    except DecodeError:
-        return None
 
 
 def score_arc(

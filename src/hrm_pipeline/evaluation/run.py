@@ -33,9 +33,10 @@ from hrm_pipeline.evaluation.metrics import (
     score,
     steps_histogram,
 )
-from hrm_pipeline.evaluation.outputs import flatten, write_csv
+from hrm_pipeline.evaluation.outputs import write_csv
 from hrm_pipeline.evaluation.participation import participation_ratio
 from hrm_pipeline.inference import Prediction, Predictor
+from hrm_pipeline.nested import finite_numbers
 from hrm_pipeline.train.distributed import resolve_device
 
 # Sudoku rating buckets when the metadata names none: the official report's (solver guesses 0 / 1-2 / 3-10 /
@@ -142,7 +143,7 @@ def run_evaluation(params: Params, *, progress: bool = True) -> EvaluationResult
 
     hist = steps_histogram(act.steps, trained)
     files = _write_outputs(params, meta, table, nested, scaling_rows, hist, buckets, arc, head, act, trained)
-    return EvaluationResult(metrics=flatten(nested), nested=nested, files=files)
+    return EvaluationResult(metrics=finite_numbers(nested), nested=nested, files=files)
 
 
 def _family_metrics(meta, table, runs, act, scaling_rows, nested, cfg):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import OmegaConf
 
 from hrm_pipeline.atomic import write_text
-from hrm_pipeline.evaluation.outputs import flatten
+from hrm_pipeline.nested import finite_numbers
 from hrm_pipeline.tracking.curves import CurvesWriter
 from hrm_pipeline.tracking.mlflow_run import MetricsLogger, flat_params, pending_path, read_run_id, train_run
 
@@ -78,7 +78,7 @@ def log_evaluation(params: Params, metrics: dict[str, Any], files: Sequence[str 
     uri = resolve_uri(params.tracking)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     logger = MetricsLogger(client, run_id, params.tracking, pending_path(params.tracking, run_id))
-    logger.log_metrics(flatten(metrics, "test/"))
+    logger.log_metrics(finite_numbers(metrics, "test/"))
     reports = Path(params.paths.reports_dir).resolve()
     for f in map(Path, files):
         parent = f.resolve().parent

@@ -36,6 +36,7 @@ from hrm_pipeline.tracking.provenance import git_commit
 
 from mlflow.entities import Metric, Param  # isort: skip
 from hrm_pipeline.atomic import write_json
+from hrm_pipeline.nested import flatten
 
 RUN_FILE = "mlflow_run.json"
 # MLflow's REST API takes at most 1000 metrics and 100 params per log_batch request.
@@ -222,14 +223,7 @@ class TrackedRun:
 def flat_params(obj: Any, prefix: str = "") -> dict[str, str]:
     """A dataclass (or dict) as MLflow params: dotted keys, values as text cut to MLflow's limit."""
     data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
-    out: dict[str, str] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_params(value, f"{name}."))
-        else:
-            out[name] = str(value)[:MAX_PARAM_CHARS]
-    return out
+    return {name: str(value)[:MAX_PARAM_CHARS] for name, value in flatten(data, prefix).items()}
 
 
 @contextlib.contextmanager

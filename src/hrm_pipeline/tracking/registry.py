@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hrm_pipeline.atomic import write_json
 from hrm_pipeline.errors import InputError
-from hrm_pipeline.evaluation.outputs import flatten
+from hrm_pipeline.nested import finite_numbers
 from hrm_pipeline.tracking.connection import MlflowClient, bounded_requests, connect, mlflow, safe_name
 from hrm_pipeline.tracking.hooks import run_dir
 from hrm_pipeline.tracking.mlflow_run import read_run_id, sync_pending
@@ -84,7 +84,7 @@ def register(params: Params) -> Registration:
     mpath = metrics_path(params)
     if not mpath.exists():
         raise InputError(f"no {mpath} (run `hrm evaluate` first: the registry records the model's metrics)")
-    metrics = flatten(json.loads(mpath.read_text()))
+    metrics = finite_numbers(json.loads(mpath.read_text()))
     if params.registry.gate_metric not in metrics:
         raise InputError(f"{mpath} has no {params.registry.gate_metric!r} (registry.gate_metric)")
 
