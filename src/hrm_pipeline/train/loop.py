@@ -136,131 +136,195 @@ def _train(
     resume: bool,
     callbacks: Sequence[MetricsCallback],
 ) -> TrainResult:
-    wall_start = time.perf_counter()
-    info = distributed.setup(cfg.device)
-    device = info.device
-    if device.type == "cpu":
-        # Denormals in the recurrence made the first minutes of CPU training ~5x slower.
-        torch.set_flush_denormal(True)
-    if cfg.num_threads > 0:
-        # NOTE: a small model on a shared CPU wants 1 thread: with other load, spinning OpenMP workers
-        # made the toy run ~15x slower at 2 threads than at 1.
-        torch.set_num_threads(cfg.num_threads)
-    local_batch, micro_batch = _check_batch(cfg, info.world_size)
+    trainer = _Trainer(model_cfg, cfg, train_data, eval_data, out_dir, callbacks)
+    trainer.start(resume)
+    try:
+        trainer.run()
+    finally:
+        trainer.bar.close()
+    return trainer.finish()
 
-    model = build_model(model_cfg, cfg.seed, device)
-    model.train()
-    forward = torch.compile(model) if cfg.compile else model
-    optimizers = build_optimizers(
-        model,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        betas=(cfg.beta1, cfg.beta2),
-        puzzle_emb_lr=cfg.puzzle_emb_lr,
-        puzzle_emb_weight_decay=cfg.puzzle_emb_weight_decay,
-    )
-    dense_params = [p for p in model.parameters() if p.requires_grad]
-    sampler = EpochSampler.from_dataset(train_data, cfg.global_batch_size, cfg.seed)
-    n_total = total_steps(cfg, sampler)
-    exploration = torch.Generator(device=device).manual_seed(cfg.seed + _EXPLORATION_SEED_OFFSET + info.rank)
-    eval_rows = None if eval_data is None else eval_subset(len(eval_data), cfg.eval_max_examples, cfg.seed)
-    eval_batch = cfg.eval_batch_size or local_batch
 
-    step = 0
-    ckpt_path = out_dir / ckpt.CHECKPOINT_NAME
-    guard = cfg.nonfinite_patience > 0
-    # Survives restores and resumes: lr multiplier, skipped steps, restores (see the module docstring).
-    nonfinite = {"lr_scale": 1.0, "skipped": 0, "restores": 0}
+@dataclass
+class _Pending:
+    """One optimizer step's record, its sums still on the device until the next host fetch."""
 
-    def restore_latest() -> tuple[int, Path] | None:
-        found = ckpt.load_latest(ckpt_path, map_location=device)
-        if found is None:
-            return None
-        obj, source = found
-        state = ckpt.restore_checkpoint(obj, model, optimizers)
-        if state["model_config"] != asdict(model_cfg):
-            raise ValueError(f"{source} was trained with a different model config; use a new out_dir")
-        sampler.load_state_dict(state["sampler"])
-        ckpt.set_rng_state(state["rng"], exploration)
-        nonfinite.update(state.get("nonfinite", {}))
-        return int(state["step"]), source
+    step: int
+    lr: float
+    sums: torch.Tensor  # (len(_SUM_KEYS),) float64
+    skipped: bool
 
-    if info.is_main:
-        ckpt.remove_stale_temps(out_dir)
-    if resume and (restored := restore_latest()) is not None:
-        step, source = restored
-        if source != ckpt_path:
-            log.warning("resumed from %s at step %d", source, step)
-    start_step = step
 
-    def save(at_step: int) -> None:
-        if info.is_main:
-            train_state = {
-                "step": at_step,
-                "sampler": sampler.state_dict(),
-                "rng": ckpt.rng_state(exploration),
-                "model_config": asdict(model_cfg),
-                "train_config": asdict(cfg),
-                "nonfinite": dict(nonfinite),
-            }
-            ckpt.save_checkpoint(ckpt_path, model, optimizers, train_state)
-        if info.enabled:
-            torch.distributed.barrier()  # every rank may read it back on a non-finite restore
+class _Trainer:
+    """The state of one training run and the steps that change it, in the order the loop calls them.
 
-    if guard and step == 0:
-        save(0)  # the state a restore goes back to before the first interval checkpoint
+    ``run`` is the loop; everything else is one phase of a step (``set_lr``, ``train_step``,
+    ``after_step``) or one bookkeeping action (``fetch``, ``save``, ``restore_latest``, ``evaluate``).
+    """
 
-    def run_eval(rows: Sequence[int] | None = eval_rows) -> EvalResult:
-        return evaluate(
+    def __init__(
+        self,
+        model_cfg: HRMConfig,
+        cfg: TrainConfig,
+        train_data: TokenDataset,
+        eval_data: TokenDataset | None,
+        out_dir: Path,
+        callbacks: Sequence[MetricsCallback],
+    ) -> None:
+        self.wall_start = time.perf_counter()
+        self.model_cfg, self.cfg = model_cfg, cfg
+        self.train_data, self.eval_data = train_data, eval_data
+        self.out_dir, self.callbacks = out_dir, callbacks
+        self.info = info = distributed.setup(cfg.device)
+        self.device = device = info.device
+        if device.type == "cpu":
+            # Denormals in the recurrence made the first minutes of CPU training ~5x slower.
+            torch.set_flush_denormal(True)
+        if cfg.num_threads > 0:
+            # NOTE: a small model on a shared CPU wants 1 thread: with other load, spinning OpenMP workers
+            # made the toy run ~15x slower at 2 threads than at 1.
+            torch.set_num_threads(cfg.num_threads)
+        self.local_batch, self.micro_batch = _check_batch(cfg, info.world_size)
+
+        self.model = model = build_model(model_cfg, cfg.seed, device)
+        model.train()
+        self.forward = torch.compile(model) if cfg.compile else model
+        self.optimizers = build_optimizers(
             model,
-            eval_data,
-            eval_batch,
-            device=device,
-            precision=cfg.precision,
-            indices=rows,
-            loss_type=cfg.loss_type,
-            dist_info=info,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            betas=(cfg.beta1, cfg.beta2),
+            puzzle_emb_lr=cfg.puzzle_emb_lr,
+            puzzle_emb_weight_decay=cfg.puzzle_emb_weight_decay,
         )
-
-    def emit(at_step: int, metrics: dict[str, float]) -> None:
-        if info.is_main:
-            for cb in callbacks:
-                cb(at_step, metrics)
-
-    history: list[dict[str, float]] = []
-    evals: list[tuple[int, EvalResult]] = []
-    # (step, lr, sums on device, skipped) since the last fetch
-    pending: list[tuple[int, float, torch.Tensor, bool]] = []
-    carries: list | None = None
-    bar = tqdm(total=n_total, initial=step, disable=not (cfg.progress and info.is_main), desc="train")
-    last_fetch = time.perf_counter()
-
-    def fetch() -> None:
-        """Turn pending device sums into history records (the non-finite guard aside, the only host sync)."""
-        nonlocal last_fetch
-        if not pending:
-            return
-        sums = distributed.all_reduce_sum(torch.stack([p[2] for p in pending]), info).cpu()
-        now = time.perf_counter()
-        per_step = (now - last_fetch) / len(pending)
-        last_fetch = now
-        for (at_step, lr, _, skipped), row in zip(pending, sums, strict=True):
-            rec = {"step": at_step, "lr": lr, **_summarise(row, cfg.global_batch_size)}
-            rec["skipped"] = float(skipped)
-            rec["examples_per_s"] = cfg.global_batch_size / per_step  # example-segments per second
-            rec["solved_per_s"] = rec["halted"] / per_step  # examples that finished their ACT run
-            history.append(rec)
-            emit(at_step, {f"train/{k}": float(v) for k, v in rec.items() if k != "step"})
-        bar.update(len(pending))
-        pending.clear()
-        bar.set_postfix(
-            loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", ex_s=f"{rec['examples_per_s']:.0f}"
+        self.dense_params = [p for p in model.parameters() if p.requires_grad]
+        self.sampler = EpochSampler.from_dataset(train_data, cfg.global_batch_size, cfg.seed)
+        self.n_total = total_steps(cfg, self.sampler)
+        seed = cfg.seed + _EXPLORATION_SEED_OFFSET + info.rank
+        self.exploration = torch.Generator(device=device).manual_seed(seed)
+        self.eval_rows = (
+            None if eval_data is None else eval_subset(len(eval_data), cfg.eval_max_examples, cfg.seed)
         )
+        self.eval_batch = cfg.eval_batch_size or self.local_batch
+        self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.ckpt_path = out_dir / ckpt.CHECKPOINT_NAME
+        self.guard = cfg.nonfinite_patience > 0
 
-    def nonfinite_restore() -> int:
-        """Back to the last good checkpoint with a lower lr; returns the step restored."""
-        fetch()
-        why = f"non-finite loss or gradients for {cfg.nonfinite_patience} steps in a row at step {step}"
+        self.step = 0
+        self.start_step = 0
+        # Survives restores and resumes: lr multiplier, skipped steps, restores (see the module docstring).
+        self.nonfinite = {"lr_scale": 1.0, "skipped": 0, "restores": 0}
+        self.consecutive_bad = 0
+        self.carries: list | None = None  # one per micro-batch, made from the first batch
+        self.history: list[dict[str, float]] = []
+        self.evals: list[tuple[int, EvalResult]] = []
+        self.pending: list[_Pending] = []
+        self.bar = tqdm(total=self.n_total, disable=not (cfg.progress and info.is_main), desc="train")
+        self.last_fetch = time.perf_counter()
+
+    # ----- the loop -----
+
+    def start(self, resume: bool) -> None:
+        """Resume from the newest intact checkpoint (if asked and any), else start fresh."""
+        if self.info.is_main:
+            ckpt.remove_stale_temps(self.out_dir)
+        if resume and (restored := self.restore_latest()) is not None:
+            self.step, source = restored
+            if source != self.ckpt_path:
+                log.warning("resumed from %s at step %d", source, self.step)
+        self.start_step = self.step
+        self.bar.n = self.step
+        self.bar.refresh()
+        if self.guard and self.step == 0:
+            self.save(0)  # the state a restore goes back to before the first interval checkpoint
+
+    def run(self) -> None:
+        cfg = self.cfg
+        while self.step < self.n_total:
+            lr = self.set_lr()
+            sums, skipped = self.train_step()
+            self.step += 1
+            self.pending.append(_Pending(self.step, lr, sums, skipped))
+            if skipped and self.on_skipped():
+                continue  # restored an earlier step
+            if not skipped:
+                self.consecutive_bad = 0
+            step = self.step
+            last = step == self.n_total
+            do_eval = self.eval_data is not None and cfg.eval_interval > 0 and step % cfg.eval_interval == 0
+            # No checkpoint after a skipped step (unless it is the last): the newest one must be a good state.
+            interval = cfg.checkpoint_interval > 0 and step % cfg.checkpoint_interval == 0
+            do_ckpt = last or (interval and self.consecutive_bad == 0)
+            if last or do_eval or do_ckpt or step % max(1, cfg.log_interval) == 0:
+                self.fetch()
+            if do_eval and not last:
+                result = self.evaluate(self.eval_rows)
+                self.evals.append((step, result))
+                self.emit(step, result.as_metrics())
+            if do_ckpt:
+                self.carries = None  # see the module NOTE: resume == uninterrupted because both reset here
+                self.save(step)
+        self.fetch()
+
+    def set_lr(self) -> float:
+        """Set this step's lr on every param group; returns the network's lr."""
+        cfg = self.cfg
+        factor = lr_factor(self.step, self.n_total, cfg.lr_warmup_steps, cfg.lr_min_ratio)
+        factor *= self.nonfinite["lr_scale"]
+        for opt in self.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * factor
+        return cfg.lr * factor
+
+    def train_step(self) -> tuple[torch.Tensor, bool]:
+        """One ACT segment per micro-batch, one update; returns the step's sums and whether it was skipped."""
+        cfg, info = self.cfg, self.info
+        rows = self.sampler.next_batch()[info.rank * self.local_batch : (info.rank + 1) * self.local_batch]
+        batch = make_batch(self.train_data, rows, self.device)
+        starts = range(0, self.local_batch, self.micro_batch)
+        micro = [{k: v[i : i + self.micro_batch] for k, v in batch.items()} for i in starts]
+        if self.carries is None:
+            self.carries = [self.model.initial_carry(m) for m in micro]
+        sums = torch.zeros(len(_SUM_KEYS), dtype=torch.float64, device=self.device)
+        for i, mb in enumerate(micro):
+            with self.autocast:
+                self.carries[i], out = self.forward(self.carries[i], mb, generator=self.exploration)
+            loss, metrics = compute_loss(self.carries[i], out, loss_type=cfg.loss_type)
+            (loss / cfg.global_batch_size).backward()
+            metrics["loss"] = loss.detach()
+            sums += torch.stack([metrics[k].to(torch.float64) for k in _SUM_KEYS])
+        distributed.all_reduce_grads(self.dense_params, info)
+        if self.model.puzzle_emb is not None:
+            distributed.sync_puzzle_embedding_grads(self.model.puzzle_emb, info)
+        if cfg.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
+        elif self.guard:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in self.dense_params if p.grad is not None])
+        # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through the
+        # same layers, so a NaN there shows in the dense gradients too.
+        skipped = self.guard and _any_rank_nonfinite(sums[0], norm, info)
+        for opt in self.optimizers:
+            if not skipped:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+        return sums, skipped
+
+    def on_skipped(self) -> bool:
+        """Count a skipped step; after nonfinite_patience in a row restore. True when it restored."""
+        self.carries = None  # rows in flight may hold NaN states
+        self.nonfinite["skipped"] += 1
+        self.consecutive_bad += 1
+        if self.consecutive_bad < self.cfg.nonfinite_patience:
+            return False
+        self.nonfinite_restore()
+        self.consecutive_bad = 0
+        return True
+
+    def nonfinite_restore(self) -> None:
+        """Back to the last good checkpoint with a lower lr."""
+        self.fetch()
+        cfg, nonfinite = self.cfg, self.nonfinite
+        why = f"non-finite loss or gradients for {cfg.nonfinite_patience} steps in a row at step {self.step}"
         if nonfinite["restores"] >= cfg.nonfinite_max_restores:
             raise TrainingDiverged(
                 f"{why}, after {nonfinite['restores']} restores (lr scale {nonfinite['lr_scale']:g}); "
@@ -268,118 +332,126 @@ def _train(
             )
         kept = {**nonfinite, "restores": nonfinite["restores"] + 1}  # the checkpoint's counts are older
         kept["lr_scale"] *= cfg.nonfinite_lr_factor
-        restored = restore_latest()
+        restored = self.restore_latest()
         if restored is None:
             raise TrainingDiverged(f"{why} and no intact checkpoint to go back to")
-        at_step, source = restored
+        self.step, source = restored
         nonfinite.update(kept)
-        log.warning("%s: restored %s (step %d), lr scale now %g", why, source.name, at_step, kept["lr_scale"])
-        metrics = {"train/nonfinite_restores": float(kept["restores"]), "train/lr_scale": kept["lr_scale"]}
-        emit(at_step, metrics)
-        bar.n = at_step
-        bar.refresh()
-        return at_step
-
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-    consecutive_bad = 0
-    try:
-        while step < n_total:
-            factor = lr_factor(step, n_total, cfg.lr_warmup_steps, cfg.lr_min_ratio) * nonfinite["lr_scale"]
-            for opt in optimizers:
-                for group in opt.param_groups:
-                    group["lr"] = group["base_lr"] * factor
-            rows = sampler.next_batch()[info.rank * local_batch : (info.rank + 1) * local_batch]
-            batch = make_batch(train_data, rows, device)
-            starts = range(0, local_batch, micro_batch)
-            micro = [{k: v[i : i + micro_batch] for k, v in batch.items()} for i in starts]
-            if carries is None:
-                carries = [model.initial_carry(m) for m in micro]
-            sums = torch.zeros(len(_SUM_KEYS), dtype=torch.float64, device=device)
-            for i, mb in enumerate(micro):
-                with autocast:
-                    carries[i], out = forward(carries[i], mb, generator=exploration)
-                loss, metrics = compute_loss(carries[i], out, loss_type=cfg.loss_type)
-                (loss / cfg.global_batch_size).backward()
-                metrics["loss"] = loss.detach()
-                sums += torch.stack([metrics[k].to(torch.float64) for k in _SUM_KEYS])
-            distributed.all_reduce_grads(dense_params, info)
-            if model.puzzle_emb is not None:
-                distributed.sync_puzzle_embedding_grads(model.puzzle_emb, info)
-            if cfg.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(dense_params, cfg.grad_clip)
-            elif guard:
-                norm = torch.nn.utils.get_total_norm([p.grad for p in dense_params if p.grad is not None])
-            # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through the
-            # same layers, so a NaN there shows in the dense gradients too.
-            skipped = guard and _any_rank_nonfinite(sums[0], norm, info)
-            for opt in optimizers:
-                if not skipped:
-                    opt.step()
-                opt.zero_grad(set_to_none=True)
-            step += 1
-            pending.append((step, cfg.lr * factor, sums, skipped))
-            if skipped:
-                carries = None  # rows in flight may hold NaN states
-                nonfinite["skipped"] += 1
-                consecutive_bad += 1
-                if consecutive_bad >= cfg.nonfinite_patience:
-                    step = nonfinite_restore()
-                    consecutive_bad = 0
-                    continue
-            else:
-                consecutive_bad = 0
-
-            last = step == n_total
-            do_eval = eval_data is not None and cfg.eval_interval > 0 and step % cfg.eval_interval == 0
-            # No checkpoint after a skipped step (unless it is the last): the newest one must be a good state.
-            interval = cfg.checkpoint_interval > 0 and step % cfg.checkpoint_interval == 0
-            do_ckpt = last or (interval and consecutive_bad == 0)
-            if last or do_eval or do_ckpt or step % max(1, cfg.log_interval) == 0:
-                fetch()
-            if do_eval and not last:
-                result = run_eval()
-                evals.append((step, result))
-                emit(step, result.as_metrics())
-            if do_ckpt:
-                carries = None  # see the module NOTE: resume == uninterrupted because both reset here
-                save(step)
-        fetch()
-    finally:
-        bar.close()
-
-    final_eval = None
-    model_path = None
-    if eval_data is not None:
-        final_eval = run_eval(None)  # periodic evals use a fixed subsample; the final one the whole split
-        evals.append((step, final_eval))
-        emit(step, final_eval.as_metrics())
-    if info.is_main:
-        model_path = out_dir / ckpt.MODEL_NAME
-        ckpt.atomic_torch_save(
-            ckpt.with_digest(
-                {
-                    "model": ckpt.strip_compile_prefix(model.state_dict()),
-                    "model_config": asdict(model_cfg),
-                    "train_config": asdict(cfg),
-                    "step": step,
-                }
-            ),
-            model_path,
+        log.warning(
+            "%s: restored %s (step %d), lr scale now %g", why, source.name, self.step, kept["lr_scale"]
         )
-    distributed.teardown(info)
-    extra = {"nonfinite_skipped": nonfinite["skipped"], "nonfinite_restores": nonfinite["restores"]}
-    extra["lr_scale"] = nonfinite["lr_scale"]
-    return TrainResult(
-        history=history,
-        evals=evals,
-        final_eval=final_eval,
-        start_step=start_step,
-        steps_done=step,
-        total_steps=n_total,
-        wall_s=time.perf_counter() - wall_start,
-        model_path=model_path,
-        extra=extra,
-    )
+        metrics = {"train/nonfinite_restores": float(kept["restores"]), "train/lr_scale": kept["lr_scale"]}
+        self.emit(self.step, metrics)
+        self.bar.n = self.step
+        self.bar.refresh()
+
+    # ----- bookkeeping -----
+
+    def fetch(self) -> None:
+        """Turn pending device sums into history records (the non-finite guard aside, the only host sync)."""
+        if not self.pending:
+            return
+        cfg = self.cfg
+        sums = distributed.all_reduce_sum(torch.stack([p.sums for p in self.pending]), self.info).cpu()
+        now = time.perf_counter()
+        per_step = (now - self.last_fetch) / len(self.pending)
+        self.last_fetch = now
+        for p, row in zip(self.pending, sums, strict=True):
+            rec = {"step": p.step, "lr": p.lr, **_summarise(row, cfg.global_batch_size)}
+            rec["skipped"] = float(p.skipped)
+            rec["examples_per_s"] = cfg.global_batch_size / per_step  # example-segments per second
+            rec["solved_per_s"] = rec["halted"] / per_step  # examples that finished their ACT run
+            self.history.append(rec)
+            self.emit(p.step, {f"train/{k}": float(v) for k, v in rec.items() if k != "step"})
+        self.bar.update(len(self.pending))
+        self.pending.clear()
+        self.bar.set_postfix(
+            loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", ex_s=f"{rec['examples_per_s']:.0f}"
+        )
+
+    def emit(self, at_step: int, metrics: dict[str, float]) -> None:
+        if self.info.is_main:
+            for cb in self.callbacks:
+                cb(at_step, metrics)
+
+    def evaluate(self, rows: Sequence[int] | None) -> EvalResult:
+        return evaluate(
+            self.model,
+            self.eval_data,
+            self.eval_batch,
+            device=self.device,
+            precision=self.cfg.precision,
+            indices=rows,
+            loss_type=self.cfg.loss_type,
+            dist_info=self.info,
+        )
+
+    def save(self, at_step: int) -> None:
+        if self.info.is_main:
+            train_state = {
+                "step": at_step,
+                "sampler": self.sampler.state_dict(),
+                "rng": ckpt.rng_state(self.exploration),
+                "model_config": asdict(self.model_cfg),
+                "train_config": asdict(self.cfg),
+                "nonfinite": dict(self.nonfinite),
+            }
+            ckpt.save_checkpoint(self.ckpt_path, self.model, self.optimizers, train_state)
+        if self.info.enabled:
+            torch.distributed.barrier()  # every rank may read it back on a non-finite restore
+
+    def restore_latest(self) -> tuple[int, Path] | None:
+        """Load the newest intact checkpoint into the run; returns (its step, its file) or None."""
+        found = ckpt.load_latest(self.ckpt_path, map_location=self.device)
+        if found is None:
+            return None
+        obj, source = found
+        state = ckpt.restore_checkpoint(obj, self.model, self.optimizers)
+        if state["model_config"] != asdict(self.model_cfg):
+            raise ValueError(f"{source} was trained with a different model config; use a new out_dir")
+        self.sampler.load_state_dict(state["sampler"])
+        ckpt.set_rng_state(state["rng"], self.exploration)
+        self.nonfinite.update(state.get("nonfinite", {}))
+        return int(state["step"]), source
+
+    def finish(self) -> TrainResult:
+        """Final evaluation on the whole split, ``model.pt``, and the run's result."""
+        final_eval = None
+        model_path = None
+        if self.eval_data is not None:
+            final_eval = self.evaluate(
+                None
+            )  # periodic evals use a fixed subsample; the final one the whole split
+            self.evals.append((self.step, final_eval))
+            self.emit(self.step, final_eval.as_metrics())
+        if self.info.is_main:
+            model_path = self.out_dir / ckpt.MODEL_NAME
+            ckpt.atomic_torch_save(
+                ckpt.with_digest(
+                    {
+                        "model": ckpt.strip_compile_prefix(self.model.state_dict()),
+                        "model_config": asdict(self.model_cfg),
+                        "train_config": asdict(self.cfg),
+                        "step": self.step,
+                    }
+                ),
+                model_path,
+            )
+        distributed.teardown(self.info)
+        nonfinite = self.nonfinite
+        extra = {"nonfinite_skipped": nonfinite["skipped"], "nonfinite_restores": nonfinite["restores"]}
+        extra["lr_scale"] = nonfinite["lr_scale"]
+        return TrainResult(
+            history=self.history,
+            evals=self.evals,
+            final_eval=final_eval,
+            start_step=self.start_step,
+            steps_done=self.step,
+            total_steps=self.n_total,
+            wall_s=time.perf_counter() - self.wall_start,
+            model_path=model_path,
+            extra=extra,
+        )
 
 
 def _any_rank_nonfinite(loss_sum: torch.Tensor, grad_norm: torch.Tensor, info: distributed.DistInfo) -> bool:
