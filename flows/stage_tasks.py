@@ -24,6 +24,7 @@ from hrm_pipeline.config import ConfigError, Params, load_params
 from hrm_pipeline.data.schema import ValidationFailed
 from hrm_pipeline.data_versions import dvc
 from hrm_pipeline.errors import InputError
+from hrm_pipeline.train.loop import TrainingDiverged
 
 PARAMS_FILE = "params.yaml"
 
@@ -49,8 +50,9 @@ class StageFailed(RuntimeError):
 def _worth_retrying(task, task_run, state) -> bool:
     try:
         state.result()
-    except (ValidationFailed, InputError, ConfigError, FileNotFoundError):
-        return False  # the same input fails the same way again
+    except (ValidationFailed, InputError, ConfigError, FileNotFoundError, TrainingDiverged):
+        # The same input fails the same way again; a diverged run has used up its own lowered-lr restores.
+        return False
     except Exception:
         return True
     return False

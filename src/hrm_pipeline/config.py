@@ -89,14 +89,16 @@ class ConfigError(ValueError):
 
 
 def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    """Read ``path`` (missing file = all defaults) and apply ``key=value`` overrides."""
+    """Read ``path`` and apply ``key=value`` overrides; a missing ``path`` is refused."""
     path = Path(path)
+    if not path.is_file():
+        # NOTE: the dataclass defaults are the paper-size recipe (27M params, batch 768): falling back to
+        # them silently would start days of training from a typo in --params.
+        raise ConfigError(f"{path}: no such params file (run from the project folder or pass --params)")
     merged = None
     try:
         schema = OmegaConf.structured(Params)
-        layers = [schema]
-        if path.exists():
-            layers.append(_load_yaml(path))
+        layers = [schema, _load_yaml(path)]
         if overrides:
             bad = [o for o in overrides if "=" not in o]
             if bad:

@@ -85,3 +85,29 @@ def test_malformed_task_files_fail_naming_the_file(tmp_path, task, message):
 def test_missing_source_is_refused():
     with pytest.raises(ArcSourceError, match="does not exist"):
         load_path("/nonexistent/arc")
+
+
+def _kaggle_pair(folder, *, solutions: bool):
+    task = _task()
+    grid = task["test"][0].pop("output")  # Kaggle challenge files hold no test outputs
+    (folder / "x_challenges.json").write_text(json.dumps({"t1": task}))
+    if solutions:
+        (folder / "x_solutions.json").write_text(json.dumps({"t1": [grid]}))
+
+
+def test_kaggle_challenges_take_their_test_outputs_from_the_solutions_beside_them(tmp_path):
+    _kaggle_pair(tmp_path, solutions=True)
+    (task,) = load_path(str(tmp_path / "x_challenges.json"))
+    assert task.task_id == "t1" and len(task.test) == 1 and task.test[0][1].tolist() == [[1, 1], [1, 1]]
+
+
+def test_kaggle_challenges_without_their_solutions_file_are_refused_not_emptied(tmp_path):
+    _kaggle_pair(tmp_path, solutions=False)
+    for spec in (tmp_path / "x_challenges.json", tmp_path):  # the file, and the folder that holds it
+        with pytest.raises(ArcSourceError, match="x_solutions.json is not beside it") as err:
+            load_path(str(spec))
+        assert "\n" not in str(err.value)
+    # A challenges file whose test pairs carry their outputs needs no solutions file.
+    (tmp_path / "x_challenges.json").write_text(json.dumps({"t1": _task()}))
+    (task,) = load_path(str(tmp_path / "x_challenges.json"))
+    assert len(task.test) == 1

