@@ -10,6 +10,7 @@ import torch
 from helpers import kill_child
 from helpers.train import short_train_config
 
+from hrm_pipeline.model import Carry
 from hrm_pipeline.train import checkpoint as ckpt
 from hrm_pipeline.train import loop, train
 
@@ -108,3 +109,19 @@ def test_without_the_guard_one_nan_step_ruins_the_weights(tmp_path, toy_train, m
     assert result.extra["nonfinite_skipped"] == 0 and not any(r["skipped"] for r in result.history)
     final = ckpt.load(result.model_path)["model"]
     assert not all(torch.isfinite(t).all() for t in final.values())
+
+
+def test_after_a_skipped_step_only_the_carried_rows_with_non_finite_states_are_dropped():
+    size, length, dim = 4, 3, 2
+    carry = Carry(
+        z_H=torch.zeros(size, length, dim),
+        z_L=torch.zeros(size, length, dim),
+        steps=torch.tensor([1, 2, 1, 2], dtype=torch.int32),
+        halted=torch.tensor([False, False, False, True]),
+        current_data={"inputs": torch.arange(size * length).view(size, length)},
+    )
+    carry.z_H[1, 2, 0] = math.nan
+    carry.z_L[2, 0, 1] = math.inf
+    loop.drop_nonfinite_rows([carry])
+    assert carry.halted.tolist() == [False, True, True, True]  # rows 1, 2 restart; row 0 continues
+    assert carry.steps.tolist() == [1, 2, 1, 2] and torch.equal(carry.z_H[0], torch.zeros(length, dim))

@@ -1,5 +1,6 @@
 """Two gloo processes on the CPU: gradients are summed into the union-batch gradient, training matches."""
 
+import dataclasses
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import torch.multiprocessing as mp
 from hrm_pipeline.data.toy import ToySudokuConfig, build_toy
 from hrm_pipeline.model import HRMConfig, compute_loss
 from hrm_pipeline.train import TrainConfig, train
+from hrm_pipeline.train import checkpoint as ckpt
 from hrm_pipeline.train.distributed import DistInfo, all_reduce_grads, sync_puzzle_embedding_grads
 from hrm_pipeline.train.loop import build_model
 from hrm_pipeline.train.sampler import make_batch
@@ -92,3 +94,37 @@ def test_two_gloo_ranks_sum_to_the_union_batch_gradient_and_train_like_one_proce
     single = train(_model_cfg(), _train_cfg(grad_accum_steps=WORLD), data, None, tmp_path / "single")
     assert ddp_losses == pytest.approx([r["loss"] for r in single.history], rel=1e-5)
     assert len(ddp_losses) == 4
+
+
+def _resume_worker(rank: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD))
+    os.environ["LOCAL_RANK"] = str(rank)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    data, _ = build_toy(ToySudokuConfig(seed=0, puzzles_per_grid=2))
+    model_cfg = dataclasses.replace(_model_cfg(), halt_exploration_prob=0.5)  # per-rank exploration streams
+    cfg = _train_cfg(max_steps=6, checkpoint_interval=2)
+    run = os.path.join(out_dir, "run")
+    full = train(model_cfg, cfg, data, None, run)  # checkpoints at 0, 2, 4, 6: checkpoint.pt = 6, prev = 4
+    if rank == 0:
+        carry = ckpt.load(ckpt.previous_path(os.path.join(run, ckpt.CHECKPOINT_NAME)))["train_state"]["carry"]
+        assert carry["z_H"].shape[0] == 16 and not carry["halted"].all()  # both ranks' rows, some in flight
+        weights = ckpt.load(full.model_path)["model"]
+        os.remove(os.path.join(run, ckpt.CHECKPOINT_NAME))  # as if killed between the renames of step 6
+        os.remove(full.model_path)
+    dist.barrier()
+    resumed = train(model_cfg, cfg, data, None, run)
+    assert resumed.start_step == 4
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in full.history[4:]]  # bitwise
+    if rank == 0:
+        final = ckpt.load(resumed.model_path)["model"]
+        assert all(torch.equal(final[k], weights[k]) for k in weights)
+        with open(os.path.join(out_dir, "ok"), "w") as fh:
+            fh.write("ok")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_ranks_resume_from_the_previous_checkpoint_with_each_ranks_carry_bitwise(tmp_path):
+    mp.spawn(_resume_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    assert (tmp_path / "ok").exists()

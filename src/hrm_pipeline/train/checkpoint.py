@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from hrm_pipeline.errors import InputError
+from hrm_pipeline.model import Carry
 
 COMPILE_PREFIX = "_orig_mod."
 CHECKPOINT_NAME = "checkpoint.pt"  # the latest resumable state (model + optimisers + training state)
@@ -230,3 +231,33 @@ def set_rng_state(state: dict[str, Any], exploration: torch.Generator) -> None:
     exploration.set_state(state["exploration"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def carry_state(carries: list[Carry]) -> dict[str, Any]:
+    """The micro-batch carries of one process as one carry over their rows (micro-batch order), as tensors."""
+    return {
+        "z_H": torch.cat([c.z_H for c in carries]),
+        "z_L": torch.cat([c.z_L for c in carries]),
+        "steps": torch.cat([c.steps for c in carries]),
+        "halted": torch.cat([c.halted for c in carries]),
+        "current_data": {k: torch.cat([c.current_data[k] for c in carries]) for k in carries[0].current_data},
+    }
+
+
+def carries_from_state(state: dict[str, Any], start: int, size: int, parts: int) -> list[Carry]:
+    """Rows ``start : start + size`` of a saved carry, split into ``parts`` equal micro-batch carries."""
+
+    def rows(t: torch.Tensor, i: int) -> torch.Tensor:
+        lo = start + i * (size // parts)
+        return t[lo : lo + size // parts].clone()
+
+    return [
+        Carry(
+            z_H=rows(state["z_H"], i),
+            z_L=rows(state["z_L"], i),
+            steps=rows(state["steps"], i),
+            halted=rows(state["halted"], i),
+            current_data={k: rows(v, i) for k, v in state["current_data"].items()},
+        )
+        for i in range(parts)
+    ]

@@ -4,15 +4,24 @@ One optimizer step = one ACT segment on the carried rows: rows that halted last 
 this step's global batch, the rest continue (the model does the swap). Under gradient accumulation each
 micro-batch slice keeps its own carry; under ``torchrun`` each rank keeps the carries of its slice.
 
-NOTE on resume: the carry (z_H, z_L: B x (P+S) x D floats, ~1.4 GB at batch 768 on 900-token ARC) is not
-saved. Instead every checkpoint step also resets the carry, in interrupted and uninterrupted runs alike, so a
-resumed run repeats the uninterrupted one exactly. The cost is that rows in flight at a checkpoint are dropped
-from training (at most halt_max_steps segments of one batch per checkpoint interval). Resume reads the newest
-intact checkpoint (a truncated or corrupt one is set aside and the previous one used, see checkpoint.py).
+NOTE on resume: the carry is created once and never reset (as in the reference); every checkpoint holds it,
+so a resumed run repeats the uninterrupted one exactly and a checkpoint changes nothing in training. The
+checkpoint stores the GLOBAL carry (every micro-batch of every rank, gathered to rank 0 in global row order:
+z_H, z_L, steps, halted, current_data) plus each rank's exploration generator, inside the one checkpoint file,
+so its digest and the fallback to the previous checkpoint cover them with no extra files. Each rank takes its
+rows back on resume. Size: 2 x B x (P+S) x D floats for z_H and z_L (~2.9 GB fp32 at batch 768 on 916-token
+ARC at D 512, ~0.5 MB for the CPU sudoku profile). Resume reads the newest intact checkpoint (a truncated or
+corrupt one is set aside and the previous one used, see checkpoint.py). A checkpoint with a different
+global batch size, or without a carry (older files), starts from a fresh carry with a warning.
 
-Non-finite guard (TrainConfig.nonfinite_*): a step with a NaN/inf loss or gradient makes no update and drops
-the carries (their states may be NaN). Checkpoints are only written after a good step, so "the last good
-checkpoint" is simply the newest intact one; a fresh run writes one at step 0 so there always is one.
+Non-finite guard (TrainConfig.nonfinite_*): a step with a NaN/inf loss or gradient makes no update; in the
+carries only the rows whose z_H or z_L is non-finite are dropped (marked halted, so they take fresh examples
+next step), the rest continue. Checkpoints are only written after a good step, so "the last good checkpoint"
+is simply the newest intact one; a fresh run writes one at step 0 so there always is one.
+
+Metrics: accuracy, exact_accuracy, q_halt_accuracy and steps are averages over the rows that halted in a step;
+in a step where no row halted they are NaN in ``TrainResult.history`` and LEFT OUT of the metrics the
+callbacks get (MLflow, curves), so no NaN reaches a logged curve (0 would read as a real accuracy of 0).
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hrm_pipeline.data.storage import TokenDataset
-from hrm_pipeline.model import HRM, HRMConfig, build_optimizers, compute_loss
+from hrm_pipeline.model import HRM, Carry, HRMConfig, build_optimizers, compute_loss
 from hrm_pipeline.train import checkpoint as ckpt
 from hrm_pipeline.train import distributed
 from hrm_pipeline.train.config import TrainConfig
@@ -54,6 +63,7 @@ _SUM_KEYS = (
     "steps",
 )
 _LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
+_HALTED_KEYS = ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")  # averages over the halted rows
 _EXPLORATION_SEED_OFFSET = 1  # the exploration stream differs from the init stream of the same seed
 
 log = logging.getLogger(__name__)
@@ -90,7 +100,7 @@ def _summarise(sums: torch.Tensor, global_batch: int) -> dict[str, float]:
     vals = dict(zip(_SUM_KEYS, sums.tolist(), strict=True))
     count = vals["count"]
     rec = {k: vals[k] / global_batch for k in _LOSS_KEYS}
-    for k in ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps"):
+    for k in _HALTED_KEYS:
         rec[k] = vals[k] / count if count else math.nan
     rec["halted"] = count
     return rec
@@ -262,7 +272,6 @@ class _Trainer:
                 self.evals.append((step, result))
                 self.emit(step, result.as_metrics())
             if do_ckpt:
-                self.carries = None  # see the module NOTE: resume == uninterrupted because both reset here
                 self.save(step)
         self.fetch()
 
@@ -311,7 +320,7 @@ class _Trainer:
 
     def on_skipped(self) -> bool:
         """Count a skipped step; after nonfinite_patience in a row restore. True when it restored."""
-        self.carries = None  # rows in flight may hold NaN states
+        drop_nonfinite_rows(self.carries or [])
         self.nonfinite["skipped"] += 1
         self.consecutive_bad += 1
         if self.consecutive_bad < self.cfg.nonfinite_patience:
@@ -362,7 +371,11 @@ class _Trainer:
             rec["examples_per_s"] = cfg.global_batch_size / per_step  # example-segments per second
             rec["solved_per_s"] = rec["halted"] / per_step  # examples that finished their ACT run
             self.history.append(rec)
-            self.emit(p.step, {f"train/{k}": float(v) for k, v in rec.items() if k != "step"})
+            # See the module docstring: no NaN averages over zero halted rows in the logged metrics.
+            logged = {
+                k: v for k, v in rec.items() if k != "step" and not (k in _HALTED_KEYS and math.isnan(v))
+            }
+            self.emit(p.step, {f"train/{k}": float(v) for k, v in logged.items()})
         self.bar.update(len(self.pending))
         self.pending.clear()
         self.bar.set_postfix(
@@ -387,11 +400,17 @@ class _Trainer:
         )
 
     def save(self, at_step: int) -> None:
-        if self.info.is_main:
+        """Write the checkpoint (rank 0), the carries and exploration streams of every rank included."""
+        info = self.info
+        carry = None if self.carries is None else _gather_rows(ckpt.carry_state(self.carries), info)
+        exploration = _gather_rows(self.exploration.get_state().unsqueeze(0), info)
+        if info.is_main:
             train_state = {
                 "step": at_step,
                 "sampler": self.sampler.state_dict(),
                 "rng": ckpt.rng_state(self.exploration),
+                "exploration_by_rank": exploration,  # (world_size, n) generator states
+                "carry": carry,  # the global carry, see the module NOTE; None before the first step
                 "model_config": asdict(self.model_cfg),
                 "train_config": asdict(self.cfg),
                 "nonfinite": dict(self.nonfinite),
@@ -411,8 +430,23 @@ class _Trainer:
             raise ValueError(f"{source} was trained with a different model config; use a new out_dir")
         self.sampler.load_state_dict(state["sampler"])
         ckpt.set_rng_state(state["rng"], self.exploration)
+        by_rank = state.get("exploration_by_rank")
+        if by_rank is not None and by_rank.shape[0] == self.info.world_size:
+            self.exploration.set_state(by_rank[self.info.rank].cpu().clone())  # a view at an offset crashes
         self.nonfinite.update(state.get("nonfinite", {}))
+        self.carries = self._carries_from(state.get("carry"), int(state["step"]), source)
         return int(state["step"]), source
+
+    def _carries_from(self, saved: dict[str, Any] | None, step: int, source: Path) -> list | None:
+        """This rank's micro-batch carries from a checkpoint's global carry (None: a fresh one)."""
+        if saved is not None and saved["halted"].shape[0] == self.cfg.global_batch_size:
+            start = self.info.rank * self.local_batch
+            return ckpt.carries_from_state(saved, start, self.local_batch, self.cfg.grad_accum_steps)
+        if step > 0:  # at step 0 there is no carry yet
+            log.warning(
+                "%s holds no carry for a global batch of %d: fresh carry", source, self.cfg.global_batch_size
+            )
+        return None
 
     def finish(self) -> TrainResult:
         """Final evaluation on the whole split, ``model.pt``, and the run's result."""
@@ -452,6 +486,28 @@ class _Trainer:
             model_path=model_path,
             extra=extra,
         )
+
+
+def drop_nonfinite_rows(carries: Sequence[Carry]) -> None:
+    """Mark carried rows whose z_H or z_L holds a NaN/inf as halted: next step gives them fresh examples."""
+    for carry in carries:
+        finite = torch.isfinite(carry.z_H).flatten(1).all(1) & torch.isfinite(carry.z_L).flatten(1).all(1)
+        carry.halted = carry.halted | ~finite
+
+
+def _gather_rows(tree: Any, info: distributed.DistInfo) -> Any:
+    """Every rank's tensors (a dict tree) concatenated on dim 0 in rank order, on rank 0; None elsewhere."""
+    if isinstance(tree, dict):
+        parts = {k: _gather_rows(v, info) for k, v in tree.items()}
+        return parts if info.is_main else None
+    if not info.enabled:
+        return tree
+    send = tree.to(device=info.device, dtype=torch.uint8 if tree.dtype == torch.bool else tree.dtype)
+    bucket = [torch.empty_like(send) for _ in range(info.world_size)] if info.is_main else None
+    torch.distributed.gather(send, bucket, dst=0)  # gloo has no bool; NCCL wants device tensors
+    if not info.is_main:
+        return None
+    return torch.cat(bucket).to(device=tree.device, dtype=tree.dtype)
 
 
 def _any_rank_nonfinite(loss_sum: torch.Tensor, grad_norm: torch.Tensor, info: distributed.DistInfo) -> bool:
