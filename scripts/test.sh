@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # The HTML report test renders in headless Chromium (Debian's packages); install them where we may, else that
-# one test skips with its reason.
+# one test skips with its reason (fails under CI=true, see tests/conftest.py).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "installing chromium + chromium-driver for the report test (apt) ..."
         (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
-            >/dev/null 2>&1 || echo "warning: could not install chromium; the report rendering test will skip"
+            >/dev/null 2>&1 || echo "warning: could not install chromium; the report test will skip (fail in CI)"
     fi
 fi
 export DVC_NO_ANALYTICS=1 DO_NOT_TRACK=true PREFECT_SERVER_ANALYTICS_ENABLED=false

@@ -1,9 +1,15 @@
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+# CI (`.ci/run`, CI=true) has every test dependency except a GPU: there a skip is a failure, unless the test
+# is marked `gpu`. A local run skips with the reason instead.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+MAY_SKIP_IN_CI = "gpu"
+_SKIPS = pytest.StashKey[list]()  # (test id, reason, allowed) of every skip this run
 
 
 @pytest.fixture
@@ -14,3 +20,34 @@ def shared_data() -> Path:
             "../shared/data is absent (it sits beside the project only on the team's machines and CI)"
         )
     return SHARED_DATA
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report)
+    allowed = not IN_CI or item.get_closest_marker(MAY_SKIP_IN_CI) is not None
+    item.config.stash.setdefault(_SKIPS, []).append((item.nodeid, reason, allowed))
+    if not allowed:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where its dependency must be present: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """The skip list, last: what this run did not check, and why."""
+    skips = config.stash.get(_SKIPS, [])
+    terminalreporter.section(f"skipped tests ({len(skips)})")
+    for nodeid, reason, allowed in skips:
+        terminalreporter.line(f"{'SKIPPED' if allowed else 'FAILED (CI)'} {nodeid}: {reason}")
+    if not skips:
+        terminalreporter.line("none")

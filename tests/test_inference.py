@@ -46,17 +46,34 @@ def test_max_mode_matches_act_wrapper_in_eval(model_file):
     np.testing.assert_allclose(got.q_halt, out["q_halt_logits"].numpy(), rtol=1e-6)
 
 
-def test_q_mode_stops_each_row_at_its_halt_and_freezes_its_answer(model_file):
-    path, _ = model_file
+def test_q_mode_stops_each_row_at_its_halt_and_freezes_its_answer(model_file, tmp_path):
+    from dataclasses import asdict
+
+    _, model = model_file
+    with torch.no_grad():
+        # Swap the Q-head's halt and continue rows: with this seed the halt margin then grows over the
+        # segments, at a different pace per row, so rows halt at several different steps (and some never).
+        model.q_head.weight.copy_(model.q_head.weight.flip(0))
+    path = tmp_path / "swapped.pt"
+    atomic_torch_save({"model": model.state_dict(), "model_config": asdict(model.config)}, path)
     pred = Predictor.from_file(path)
     inputs = np.random.default_rng(1).integers(1, 6, size=(32, 16))
-    q = pred.predict(inputs, halt="q", max_steps=6)
-    assert q.steps.min() >= 1 and q.steps.max() <= 6
-    assert np.all((q.q_halt > q.q_continue) | (q.steps == 6))  # stopped rows said halt
-    for k in np.unique(q.steps):  # each row's answer is the one at its own stopping step
-        rows = q.steps == k
-        fixed = pred.predict(inputs[rows], max_steps=int(k))
-        np.testing.assert_array_equal(q.tokens[rows], fixed.tokens)
+    budget = 6
+    each = [pred.predict(inputs, max_steps=k) for k in range(1, budget + 1)]  # every row runs k segments
+    margin = np.stack([p.q_halt - p.q_continue for p in each], axis=1)  # (N, budget)
+    said_halt = margin > 0
+    expected = np.where(said_halt.any(1), said_halt.argmax(1) + 1, budget)  # first segment that says halt
+
+    q = pred.predict(inputs, halt="q", max_steps=budget)
+    assert len(np.unique(q.steps)) >= 3 and (q.steps < budget).sum() >= 3, q.steps  # the rule is exercised
+    np.testing.assert_array_equal(q.steps, expected)
+    rows = np.arange(len(inputs))
+    frozen = np.stack([p.tokens for p in each])[q.steps - 1, rows]  # each row's answer at its own halt
+    np.testing.assert_array_equal(q.tokens, frozen)
+    np.testing.assert_allclose(q.q_halt, np.stack([p.q_halt for p in each])[q.steps - 1, rows], rtol=1e-6)
+    # Freezing matters: some halted rows would have answered differently had they kept running.
+    early = q.steps < budget
+    assert (q.tokens[early] != each[-1].tokens[early]).any(axis=1).any()
 
 
 def test_states_and_bad_input(model_file):

@@ -3,6 +3,9 @@
 Aliases, not the deprecated stages: ``register`` points ``challenger`` at the new version; ``promote`` moves
 ``champion`` to it when the gate of :mod:`hrm_pipeline.tracking.promotion` says so, and records the version it
 replaced (version tag ``previous_champion``) so ``promote --rollback`` can move ``champion`` back.
+Every version is tagged with what its metrics were measured on (data fingerprint, ``eval.split``,
+``eval.max_examples``, ``eval.seed``); when challenger and champion differ there, the champion is re-scored
+on the challenger's test data before the gate compares them, or kept when it cannot be.
 """
 
 from __future__ import annotations
@@ -16,10 +19,25 @@ from typing import TYPE_CHECKING, Any
 from hrm_pipeline.atomic import write_json
 from hrm_pipeline.errors import InputError
 from hrm_pipeline.nested import finite_numbers
-from hrm_pipeline.tracking.connection import MlflowClient, bounded_requests, connect, mlflow, safe_name
+from hrm_pipeline.tracking.connection import (
+    MlflowClient,
+    bounded_requests,
+    connect,
+    first_line,
+    mlflow,
+    safe_name,
+)
 from hrm_pipeline.tracking.hooks import run_dir
 from hrm_pipeline.tracking.mlflow_run import read_run_id, sync_pending
-from hrm_pipeline.tracking.promotion import PROMOTE, Candidate, decide, rollback_target
+from hrm_pipeline.tracking.promotion import (
+    PROMOTE,
+    RESCORE,
+    SCORED_ON,
+    Candidate,
+    after_rescore,
+    decide,
+    rollback_target,
+)
 from hrm_pipeline.tracking.provenance import data_fingerprint, dvc_data_hash, git_commit, git_dirty
 
 if TYPE_CHECKING:
@@ -31,6 +49,7 @@ TAG_PREVIOUS = "previous_champion"
 TAG_ROLLED_BACK = "rolled_back"
 METRIC_TAG_PREFIX = "metric."
 MODEL_ARTIFACT = "model"  # the name of the logged model inside the run
+EVAL_TAG_PREFIX = "eval."  # the evaluate settings a version's metrics were measured with
 
 
 def model_name(params: Params) -> str:
@@ -99,6 +118,7 @@ def register(params: Params) -> Registration:
         "dvc_data_md5": dvc_data_hash(data_dir),
         "data_fingerprint": data_fingerprint(params.validation_report(dataset)),
         "gate_metric": params.registry.gate_metric,
+        **_eval_tags(params),
         **{safe_name(f"{METRIC_TAG_PREFIX}{k}"): repr(v) for k, v in metrics.items()},
     }
     meta = read_meta(data_dir)
@@ -149,11 +169,77 @@ def _by_alias(client: MlflowClient, name: str, alias: str):
         return None
 
 
+def _eval_tags(params: Params) -> dict[str, str]:
+    """The evaluate settings behind reports/metrics.json (DVC reruns evaluate, then register, when they
+    change); the promotion gate compares only versions scored alike."""
+    cfg = params.evaluate
+    return {
+        f"{EVAL_TAG_PREFIX}split": cfg.split,
+        f"{EVAL_TAG_PREFIX}max_examples": str(cfg.max_examples),
+        f"{EVAL_TAG_PREFIX}seed": str(cfg.seed),
+    }
+
+
+def _scored_on(tags: dict[str, str]) -> dict[str, str]:
+    found = {
+        "data_fingerprint": tags.get("data_fingerprint"),
+        "num_examples": tags.get(f"{METRIC_TAG_PREFIX}num_examples"),
+        **{
+            k: tags.get(f"{EVAL_TAG_PREFIX}{k}")
+            for k in SCORED_ON
+            if k not in ("data_fingerprint", "num_examples")
+        },
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
 def _candidate(version, metric: str) -> Candidate | None:
     if version is None:
         return None
     raw = version.tags.get(safe_name(f"{METRIC_TAG_PREFIX}{metric}"))
-    return Candidate(str(version.version), float(raw) if raw is not None else None)
+    return Candidate(str(version.version), float(raw) if raw is not None else None, _scored_on(version.tags))
+
+
+def _rescore(
+    params: Params, name: str, champion: Candidate, challenger: Candidate
+) -> tuple[float | None, str]:
+    """The champion's gate metric on the challenger's test data, measured here by the evaluate step itself
+    (into a temporary folder: the workspace's reports stay the challenger's); (None, why) when impossible."""
+    import dataclasses
+
+    from hrm_pipeline.data.validate import fingerprint
+    from hrm_pipeline.evaluation.run import run_evaluation
+
+    data_dir = params.dataset_dir(params.pipeline.dataset)
+    here = {"data_fingerprint": fingerprint(data_dir) if data_dir.is_dir() else "absent"}
+    here.update({k.removeprefix(EVAL_TAG_PREFIX): v for k, v in _eval_tags(params).items()})
+    differs = [k for k, v in here.items() if challenger.scored_on.get(k) != v]
+    if differs:
+        return None, f"this workspace's {', '.join(differs)} is not the challenger's"
+    with tempfile.TemporaryDirectory() as work:
+        try:
+            src = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{champion.version}", dst_path=work
+            )
+            found = sorted(Path(src).rglob("model.pt"))
+            if not found:
+                return None, f"v{champion.version} holds no model.pt"
+            runs = Path(work) / "runs" / params.pipeline.dataset
+            runs.mkdir(parents=True)
+            found[0].rename(runs / "model.pt")
+            paths = dataclasses.replace(
+                params.paths, runs_dir=str(runs.parent), reports_dir=f"{work}/reports"
+            )
+            result = run_evaluation(dataclasses.replace(params, paths=paths), progress=False)
+        except Exception as err:  # an incompatible or unreadable champion: a human's call, said in one line
+            return None, first_line(err)
+    expected = challenger.scored_on.get("num_examples")
+    if expected is not None and str(result.metrics.get("num_examples")) != expected:
+        return None, f"it was scored on {result.metrics.get('num_examples')} examples, not {expected}"
+    value = result.metrics.get(params.registry.gate_metric)
+    if value is None:
+        return None, f"its evaluation has no {params.registry.gate_metric!r}"
+    return float(value), ""
 
 
 def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict[str, Any]:
@@ -199,13 +285,12 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
             )
         else:
             challenger = _by_alias(client, name, CHALLENGER)
-            decision = decide(
-                _candidate(challenger, cfg.gate_metric),
-                _candidate(champion, cfg.gate_metric),
-                metric=cfg.gate_metric,
-                margin=cfg.margin,
-                higher_is_better=cfg.higher_is_better,
-            )
+            gate = dict(metric=cfg.gate_metric, margin=cfg.margin, higher_is_better=cfg.higher_is_better)
+            new, old = _candidate(challenger, cfg.gate_metric), _candidate(champion, cfg.gate_metric)
+            decision = decide(new, old, **gate)
+            if decision.action == RESCORE:  # read-only (a temporary folder): dry-run re-scores too
+                rescored, why_not = _rescore(params, name, old, new)
+                decision = after_rescore(decision, new, old, rescored, why_not, **gate)
             promote_now = decision.action == PROMOTE
             if promote_now and act:
                 if champion is not None:
