@@ -158,6 +158,7 @@ def _train(
         betas=(cfg.beta1, cfg.beta2),
         puzzle_emb_lr=cfg.puzzle_emb_lr,
         puzzle_emb_weight_decay=cfg.puzzle_emb_weight_decay,
+        adam_atan2=cfg.adam_atan2,
     )
     dense_params = [p for p in model.parameters() if p.requires_grad]
     sampler = EpochSampler.from_dataset(train_data, cfg.global_batch_size, cfg.seed)
