@@ -88,3 +88,56 @@ def test_states_and_bad_input(model_file):
         pred.predict(np.full((1, 16), 9))
     with pytest.raises(FileNotFoundError):
         Predictor.from_file(path.parent / "missing.pt")
+
+
+# ----- TRM (recurrence="trm"): the same inference path, TRM's halting rule -----
+
+TRM_CFG = tiny_model_config(recurrence="trm", q_continue=False, pos_encodings="learned")
+
+
+def test_a_trm_model_written_by_train_loads_through_predictor_and_matches_the_act_wrapper(tmp_path):
+    from helpers.train import short_train_config
+
+    from hrm_pipeline.data.toy import ToySudokuConfig, build_toy
+    from hrm_pipeline.train import train
+
+    train_data, test_data = build_toy(ToySudokuConfig(seed=0, test_grids=48, puzzles_per_grid=4))
+    train(TRM_CFG, short_train_config(max_steps=3), train_data, None, tmp_path, resume=False)
+    pred = Predictor.from_file(tmp_path / "model.pt")
+    assert pred.config.recurrence == "trm" and pred.model.H_level is None
+    inputs = test_data.inputs[:6].astype(np.int64)
+    got = pred.predict(inputs)
+    batch = {
+        "inputs": torch.as_tensor(inputs),
+        "labels": torch.as_tensor(inputs),
+        "puzzle_identifiers": torch.zeros(6, dtype=torch.long),
+    }
+    with torch.no_grad():
+        carry = pred.model.initial_carry(batch)
+        for _ in range(TRM_CFG.halt_max_steps):
+            carry, out = pred.model(carry, batch)
+    np.testing.assert_array_equal(got.tokens, out["logits"].argmax(-1).numpy())
+    assert got.tokens.min() >= 0 and got.tokens.max() < TRM_CFG.vocab_size
+
+
+def test_q_mode_without_q_continue_stops_where_q_halt_is_positive(tmp_path):
+    torch.manual_seed(0)
+    model = HRM(TRM_CFG)
+    with torch.no_grad():  # q_halt spread around 0; the continue logit is far above it and must be ignored
+        model.q_head.weight.normal_(0, 1.0)
+        model.q_head.bias.copy_(torch.tensor([0.0, 10.0]))
+    from dataclasses import asdict
+
+    path = tmp_path / "model.pt"
+    atomic_torch_save({"model": model.state_dict(), "model_config": asdict(model.config)}, path)
+    pred = Predictor.from_file(path)
+    inputs = np.random.default_rng(1).integers(1, 6, size=(32, 16))
+    q = pred.predict(inputs, halt="q", max_steps=6)
+    assert np.all((q.q_halt > 0) | (q.steps == 6))  # stopped rows said halt by TRM's rule
+    assert (q.steps < 6).any()  # ... and some did stop, though q_halt < q_continue everywhere
+    assert np.all(q.q_halt < q.q_continue)
+    for k in np.unique(q.steps):  # rows that ran k segments had not said halt before
+        rows = q.steps == k
+        if k > 1:
+            earlier = pred.predict(inputs[rows], max_steps=int(k) - 1)
+            assert np.all(earlier.q_halt <= 0)

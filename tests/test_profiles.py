@@ -11,7 +11,27 @@ from hrm_pipeline.config import ConfigError, load_params
 from hrm_pipeline.profiles import check_profile, profile_path, write_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
+PROFILES = sorted(p for p in (ROOT / "profiles").glob("*.yaml") if not p.stem.startswith("paper-trm-"))
+TRM_PROFILES = sorted((ROOT / "profiles").glob("paper-trm-*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRM_PROFILES, ids=lambda p: p.stem)
+def test_each_trm_profile_gives_the_trm_papers_model_and_recipe(path):
+    params = load_params(ROOT / "params.yaml", check_profile(ROOT / "params.yaml", path))
+    cfg = params.model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
+    assert (cfg.recurrence, cfg.gradient, cfg.q_continue) == ("trm", "last_recursion", False)
+    assert (cfg.hidden_size, cfg.L_layers, cfg.H_cycles, cfg.L_cycles, cfg.halt_max_steps) == (
+        512,
+        2,
+        3,
+        6,
+        16,
+    )
+    assert params.train.lr == pytest.approx(1e-4)
+    dataset = path.stem.removeprefix("paper-trm-")
+    assert params.pipeline.dataset == dataset
+    assert params.train.weight_decay == pytest.approx(0.1 if dataset == "arc" else 1.0)
+    assert cfg.token_mixer == ("mlp" if dataset == "sudoku" else "attention")
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)

@@ -126,7 +126,7 @@ class Predictor:
                 out_H = torch.where(keep.unsqueeze(-1), z_H, out_H)
                 out_L = torch.where(keep.unsqueeze(-1), z_L, out_L)
             if halt == "q":
-                running = running & ~(q_halt > q_continue)
+                running = running & ~net.halts(q_halt, q_continue)
                 if not running.any():
                     break
         result = [tokens, steps, q_h, q_c]

@@ -69,8 +69,14 @@ def test_outputs_have_expected_shapes_and_dtypes(cfg: HRMConfig) -> None:
 
 
 def test_config_rejects_bad_values_with_clear_messages() -> None:
-    with pytest.raises(ValueError, match="recurrence.*'trm'"):
-        tiny_config(recurrence="trm")
+    with pytest.raises(ValueError, match="recurrence must be one of"):
+        tiny_config(recurrence="deq")
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        tiny_config(gradient="full")
+    with pytest.raises(ValueError, match="token_mixer must be one of"):
+        tiny_config(token_mixer="conv")
+    with pytest.raises(ValueError, match="q_continue must be true or false"):
+        tiny_config(q_continue="no")
     with pytest.raises(ValueError, match="divisible by num_heads"):
         tiny_config(hidden_size=30, num_heads=4)
     with pytest.raises(ValueError, match="pos_encodings"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from helpers.model import make_batch, make_model, tiny_config
 
@@ -11,30 +12,59 @@ from hrm_pipeline.model import AdamAtan2, SparseSignSGD, build_optimizers, compu
 from hrm_pipeline.model.sparse_embedding import PuzzleEmbedding
 
 
-def test_adam_atan2_follows_the_reference_formula() -> None:
+def _hand_adam_atan2(mode: str, steps: int) -> None:
     lr, wd, (b1, b2) = 0.01, 0.1, (0.9, 0.95)
     g = torch.Generator().manual_seed(0)
     param = torch.nn.Parameter(torch.randn(6, generator=g))
     expected = param.detach().clone()
     m, v = torch.zeros(6), torch.zeros(6)
-    opt = AdamAtan2([param], lr=lr, betas=(b1, b2), weight_decay=wd)
-    for t in range(1, 6):
+    opt = AdamAtan2([param], lr=lr, betas=(b1, b2), weight_decay=wd, mode=mode)
+    for t in range(1, steps + 1):
         grad = torch.randn(6, generator=g) * 10 ** (t - 3)  # scales from 1e-2 to 1e2
         param.grad = grad.clone()
         opt.step()
         m = b1 * m + (1 - b1) * grad
         v = b2 * v + (1 - b2) * grad**2
-        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        expected = expected * (1 - lr * wd) - lr * torch.atan2(m_hat, v_hat.sqrt())
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        if mode == "reference":  # m's correction outside the atan2, v's inside
+            update = lr / bc1 * torch.atan2(m, v.sqrt() / math.sqrt(bc2))
+        else:
+            update = lr * torch.atan2(m / bc1, (v / bc2).sqrt())
+        expected = expected * (1 - lr * wd) - update
         assert torch.allclose(param.detach(), expected, atol=1e-6)
 
 
-def test_adam_atan2_first_step_is_bounded_and_scale_free() -> None:
-    for scale in (1e-8, 1.0, 1e8):
-        param = torch.nn.Parameter(torch.zeros(3))
-        param.grad = torch.tensor([1.0, -1.0, 0.0]) * scale
-        AdamAtan2([param], lr=1.0).step()
-        assert torch.allclose(param.detach(), torch.tensor([-math.pi / 4, math.pi / 4, 0.0]), atol=1e-6)
+def test_adam_atan2_reference_mode_follows_its_formula() -> None:
+    _hand_adam_atan2("reference", 5)
+
+
+def test_adam_atan2_inside_mode_follows_its_formula() -> None:
+    _hand_adam_atan2("inside", 5)
+
+
+def test_adam_atan2_first_step_is_bounded_and_scale_free_in_both_modes() -> None:
+    # Step 1, gradient +-1: m = 0.1 g, v = 0.05, bc1 = 0.1, bc2 = 0.05.
+    # reference: (1 / 0.1) * atan2(0.1, sqrt(0.05) / sqrt(0.05)) = 10 * atan(0.1) = 0.99669
+    # inside:    atan2(0.1 / 0.1, 1) = pi / 4 = 0.78540
+    first_step = {"reference": 10 * math.atan(0.1), "inside": math.pi / 4}
+    assert first_step["reference"] == pytest.approx(0.99669, abs=1e-5)
+    for mode, size in first_step.items():
+        for scale in (1e-8, 1.0, 1e8):
+            param = torch.nn.Parameter(torch.zeros(3))
+            param.grad = torch.tensor([1.0, -1.0, 0.0]) * scale
+            AdamAtan2([param], lr=1.0, mode=mode).step()
+            assert torch.allclose(param.detach(), torch.tensor([-size, size, 0.0]), atol=1e-6), mode
+
+
+def test_adam_atan2_is_reference_by_default_and_refuses_unknown_modes() -> None:
+    param = torch.nn.Parameter(torch.zeros(1))
+    assert AdamAtan2([param]).param_groups[0]["mode"] == "reference"
+    assert build_optimizers(torch.nn.Linear(2, 2))[-1].param_groups[0]["mode"] == "reference"
+    assert (
+        build_optimizers(torch.nn.Linear(2, 2), adam_atan2="inside")[-1].param_groups[0]["mode"] == "inside"
+    )
+    with pytest.raises(ValueError, match="mode must be one of"):
+        AdamAtan2([param], mode="outside")
 
 
 def _embedding_step(emb: PuzzleEmbedding, batches: list[tuple[list[int], torch.Tensor]], opt: SparseSignSGD):

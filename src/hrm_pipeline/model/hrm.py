@@ -1,6 +1,7 @@
-"""The Hierarchical Reasoning Model (Wang et al. 2025, arXiv 2506.21734) with its ACT wrapper.
+"""The Hierarchical Reasoning Model (Wang et al. 2025, arXiv 2506.21734) with its ACT wrapper, and the Tiny
+Recursive Model (Jolicoeur-Martineau 2025, arXiv 2510.04871) as a config switch (`recurrence="trm"`).
 
-Names in code -> symbols in the paper:
+Names in code -> symbols in the HRM paper:
     z_H, z_L          high-level (slow) and low-level (fast) recurrent states z_H, z_L; shape (B, P + S, D)
     H_level, L_level  the recurrent modules f_H, f_L (H_layers / L_layers post-norm blocks each)
     H_cycles          N, the number of high-level updates per segment
@@ -10,12 +11,34 @@ Names in code -> symbols in the paper:
     q_head            the Q-head giving Q^m = (Q_halt, Q_continue) from z_H at position 0
     P                 puzzle-embedding positions before the S token positions: ceil(puzzle_emb_ndim / D)
 
+TRM (`recurrence="trm"`) reuses the same fields and slots; names in code -> symbols in the TRM paper:
+    z_H slot          y, the answer embedding (the output head and the Q-head read it, as they read z_H)
+    z_L slot          z, the latent reasoning state
+    L_level           the one network (L_layers blocks, 2 in the paper) used for both updates; no H_level
+                      (H_layers is unused)
+    H_cycles          T, recursions per supervision step (3 in the paper)
+    L_cycles          n, latent updates per recursion (6 in the paper)
+    H_init, L_init    the initial y and z
+One recursion: n times z <- net(z + y + x), then once y <- net(y + z): HRM's update order with the H-module
+replaced by the L-network, so both recurrences share one loop (`_recur`).
+
+Switches that apply to both recurrences:
+    gradient          "one_step": only the final L- and H-update are under autograd (HRM's 1-step gradient);
+                      "last_recursion": every call of the last outer cycle is (TRM's full backprop through its
+                      last recursion: n+1 calls). "auto" = one_step for hrm, last_recursion for trm.
+    q_continue        True: HRM's Q-learning halting (halt where q_halt > q_continue; the continue
+                      target needs one extra no-grad segment). False: TRM's single halting head, trained on
+                      correctness only; halt where q_halt > 0 (sigmoid > 0.5); no extra segment. The head has
+                      two outputs still (interface unchanged); the continue logit then gets no gradient.
+    token_mixer       "attention" or "mlp" (a SwiGLU over the fixed sequence positions: TRM-MLP). The MLP's
+                      weights are per position, so it needs no position encoding; RoPE is then inert.
+`HRM.halts(q_halt, q_continue)` is the one halting rule; training and `inference.Predictor` both call it.
+
 Deliberate differences from the reference code:
     - Exploration draws take an optional torch.Generator, so a seeded run repeats exactly.
-    - The Q-continue target is also computed when halt_max_steps == 1 (the reference skips it); harmless.
     - Under autocast the residual stream (and the carry) stays float32 while the matmuls run in bf16; the
       reference casts everything to bf16. Slightly more memory, no loss of precision in the recurrence.
-    - The recurrence is a config switch (`recurrence`) so TRM's variant can be added here, not in a copy.
+    - The Q-head has two outputs under q_continue=False too (TRM's has one), so segment() keeps its shape.
 """
 
 from __future__ import annotations
@@ -31,7 +54,9 @@ from hrm_pipeline.model.layers import Block, CastedEmbedding, CastedLinear, Rota
 from hrm_pipeline.model.sparse_embedding import PuzzleEmbedding
 
 POS_ENCODINGS = ("rope", "learned")
-RECURRENCES = ("hrm",)  # "trm" (one network, full backprop through the last recursion) is planned, not built
+RECURRENCES = ("hrm", "trm")
+GRADIENTS = ("auto", "one_step", "last_recursion")
+TOKEN_MIXERS = ("attention", "mlp")
 # Q-head starts strongly "continue-ish" and near-silent (sigmoid(-5) ~ 0.007): early training is not cut short
 # by random halting decisions.
 Q_HEAD_INIT_BIAS = -5.0
@@ -62,11 +87,18 @@ class HRMConfig:
     halt_max_steps: int = 16
     halt_exploration_prob: float = 0.1
     attention_backend: str = "auto"
-    recurrence: str = "hrm"
+    recurrence: str = "hrm"  # "hrm" | "trm" (see the module docstring for TRM's use of the fields)
+    gradient: str = (
+        "auto"  # "auto" | "one_step" | "last_recursion"; auto = one_step (hrm), last_recursion (trm)
+    )
+    q_continue: bool = True  # False: TRM's halting (no Q-continue target, no extra segment)
+    token_mixer: str = "attention"  # "attention" | "mlp" (an MLP over the fixed positions: TRM-MLP)
 
     def __post_init__(self) -> None:
         if self.puzzle_emb_ndim == -1:
             self.puzzle_emb_ndim = self.hidden_size
+        if self.gradient == "auto" and self.recurrence in RECURRENCES:
+            self.gradient = "last_recursion" if self.recurrence == "trm" else "one_step"
         positive = (
             "vocab_size",
             "seq_len",
@@ -104,9 +136,13 @@ class HRMConfig:
         if self.attention_backend not in BACKENDS:
             raise ValueError(f"attention_backend must be one of {BACKENDS}, got {self.attention_backend!r}")
         if self.recurrence not in RECURRENCES:
-            raise ValueError(
-                f"recurrence must be one of {RECURRENCES}, got {self.recurrence!r} ('trm' is planned)"
-            )
+            raise ValueError(f"recurrence must be one of {RECURRENCES}, got {self.recurrence!r}")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
+        if self.token_mixer not in TOKEN_MIXERS:
+            raise ValueError(f"token_mixer must be one of {TOKEN_MIXERS}, got {self.token_mixer!r}")
+        if not isinstance(self.q_continue, bool):
+            raise ValueError(f"q_continue must be true or false, got {self.q_continue!r}")
 
     @property
     def puzzle_emb_len(self) -> int:
@@ -141,6 +177,8 @@ class ReasoningModule(nn.Module):
                 config.expansion,
                 config.rms_norm_eps,
                 config.attention_backend,
+                mixer=config.token_mixer,
+                seq_len=config.total_len,
             )
             for _ in range(num_layers)
         )
@@ -172,7 +210,8 @@ class HRM(nn.Module):
         else:
             self.rotary = None
             self.embed_pos = CastedEmbedding(config.total_len, d, init_std=1.0 / math.sqrt(d))
-        self.H_level = ReasoningModule(config, config.H_layers)
+        # TRM: one network does both updates, so there is no H-module (None keeps the attribute readable).
+        self.H_level = ReasoningModule(config, config.H_layers) if config.recurrence == "hrm" else None
         self.L_level = ReasoningModule(config, config.L_layers)
         self.lm_head = CastedLinear(d, config.vocab_size)
         self.q_head = CastedLinear(d, 2, bias=True)
@@ -207,38 +246,52 @@ class HRM(nn.Module):
             emb = LEARNED_POS_SCALE * (emb + self.embed_pos.weight.to(emb.dtype))
         return self.embed_scale * emb
 
-    def _recur_hrm(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor, rope: tuple | None):
-        """N x T nested updates; only the final L- and H-update are under autograd (the 1-step gradient).
+    def _recur(self, z_H: torch.Tensor, z_L: torch.Tensor, x: torch.Tensor, rope: tuple | None):
+        """H_cycles outer cycles of (L_cycles L-updates, then one H-update); the tail runs under autograd.
 
-        NOTE: the paper's DEQ-style approximation (I - J)^-1 ~ I: gradients flow through the last update of
-        each module only, so memory does not grow with H_cycles or L_cycles.
+        HRM: z_L <- f_L(z_L + z_H + x), z_H <- f_H(z_H + z_L). TRM: the same with f_H = f_L
+        (z <- net(z + y + x), y <- net(y + z)). Gradient "one_step": only the final L- and H-update record a
+        graph (the paper's DEQ-style (I - J)^-1 ~ I), so memory is constant in both cycle counts.
+        "last_recursion": the whole last outer cycle (L_cycles + 1 calls) does, so memory grows with L_cycles
+        but not with H_cycles.
         """
-        n, t = self.config.H_cycles, self.config.L_cycles
+        cfg = self.config
+        outer, inner = cfg.H_cycles, cfg.L_cycles
+        h_net = self.H_level if self.H_level is not None else self.L_level
         with torch.no_grad():
-            for h in range(n):
-                for l_step in range(t):
-                    if h == n - 1 and l_step == t - 1:
-                        break  # the last L-update runs with grad below
+            for _ in range(outer - 1):
+                for _ in range(inner):
                     z_L = self.L_level(z_L, z_H + x, rope)
-                if h < n - 1:
-                    z_H = self.H_level(z_H, z_L, rope)
-        z_L = self.L_level(z_L, z_H + x, rope)
-        z_H = self.H_level(z_H, z_L, rope)
+                z_H = h_net(z_H, z_L, rope)
+            if cfg.gradient == "one_step":
+                for _ in range(inner - 1):
+                    z_L = self.L_level(z_L, z_H + x, rope)
+        for _ in range(inner if cfg.gradient == "last_recursion" else 1):
+            z_L = self.L_level(z_L, z_H + x, rope)
+        z_H = h_net(z_H, z_L, rope)
         return z_H, z_L
 
     def segment(self, z_H: torch.Tensor, z_L: torch.Tensor, data: dict[str, torch.Tensor]):
         """One pass of the inner model: returns (z_H, z_L, logits (B,S,V), q_halt (B,), q_continue (B,))."""
         x = self.embed_input(data["inputs"], data["puzzle_identifiers"])
         rope = self.rotary() if self.rotary is not None else None
-        if self.config.recurrence == "hrm":
-            z_H, z_L = self._recur_hrm(z_H, z_L, x, rope)
-        else:  # unreachable after HRMConfig validation; kept so a new recurrence cannot be half-wired
-            raise ValueError(f"unknown recurrence {self.config.recurrence!r}")
+        z_H, z_L = self._recur(z_H, z_L, x, rope)
         logits = self.lm_head(z_H[:, self.config.puzzle_emb_len :])  # (B, S, V)
         q = self.q_head(z_H[:, 0]).float()  # (B, 2)
         return z_H, z_L, logits, q[:, 0], q[:, 1]
 
     # ----- the ACT wrapper -----
+
+    def halts(self, q_halt: torch.Tensor, q_continue: torch.Tensor) -> torch.Tensor:
+        """Where the Q-head says stop, (B,) bool: q_halt > q_continue, or q_halt > 0 without Q-continue."""
+        if self.config.q_continue:
+            return q_halt > q_continue
+        return q_halt > 0
+
+    @property
+    def q_continue_trained(self) -> bool:
+        """Whether training computes a Q-continue target (not if halt_max_steps == 1, as in the reference)."""
+        return self.config.q_continue and self.config.halt_max_steps > 1
 
     def initial_carry(self, batch: dict[str, torch.Tensor]) -> Carry:
         """A carry whose rows are all halted, so the first call takes every row of its batch."""
@@ -296,14 +349,15 @@ class HRM(nn.Module):
             # NOTE: evaluation always runs halt_max_steps segments, so a whole batch halts together and the
             # answer is the one after the full budget (more steps at inference keep helping, per the paper).
             if self.training:
-                halted = halted | (q_halt > q_continue)
+                halted = halted | self.halts(q_halt, q_continue)
                 if cfg.halt_max_steps >= MIN_EXPLORATION_STEPS:
                     halted = halted & (steps >= self._min_halt_steps(steps.shape[0], steps.device, generator))
-                # NOTE: bootstrap target from one more segment of the current network; no replay buffer or
-                # target network, since many parallel rows decorrelate the updates (as in PQN).
-                _, _, _, next_halt, next_continue = self.segment(z_H, z_L, data)
-                target = torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
-                out["target_q_continue"] = torch.sigmoid(target)
+                if self.q_continue_trained:
+                    # NOTE: bootstrap target from one more segment of the current network; no replay buffer
+                    # or target network, since many parallel rows decorrelate the updates (as in PQN).
+                    _, _, _, next_halt, next_continue = self.segment(z_H, z_L, data)
+                    target = torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
+                    out["target_q_continue"] = torch.sigmoid(target)
 
         new_carry = Carry(z_H=z_H.detach(), z_L=z_L.detach(), steps=steps, halted=halted, current_data=data)
         return new_carry, out

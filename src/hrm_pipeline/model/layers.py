@@ -1,4 +1,7 @@
-"""Leaf layers of HRM: init, RMSNorm, RoPE, linear/embedding, attention, SwiGLU, the post-norm block."""
+"""Leaf layers of HRM: init, RMSNorm, RoPE, linear/embedding, attention, SwiGLU, the post-norm block.
+
+The block's token mixer is attention or an MLP over positions (TRM-MLP).
+"""
 
 from __future__ import annotations
 
@@ -149,15 +152,55 @@ class SwiGLU(nn.Module):
         return self.down_proj(F.silu(gate) * up)
 
 
-class Block(nn.Module):
-    """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x))."""
+class SequenceMLP(nn.Module):
+    """Token mixing without attention: a SwiGLU across the positions of each channel (TRM-MLP).
 
-    def __init__(self, hidden_size: int, num_heads: int, expansion: float, eps: float, backend: str) -> None:
+    Only for a fixed sequence length (small fixed grids such as sudoku): the weights are sized by it.
+    """
+
+    def __init__(self, seq_len: int, expansion: float) -> None:
+        super().__init__()
+        self.mlp = SwiGLU(seq_len, expansion)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        return self.mlp(x.transpose(1, 2)).transpose(1, 2)  # (B, D, S) mixed over S, back to (B, S, D)
+
+
+TOKEN_MIXERS = ("attention", "mlp")
+
+
+class Block(nn.Module):
+    """Post-norm transformer block: x = norm(x + mix(x)); x = norm(x + mlp(x)).
+
+    The token mixer is self-attention, or (``mixer="mlp"``) a SwiGLU over the ``seq_len`` positions.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        expansion: float,
+        eps: float,
+        backend: str,
+        mixer: str = "attention",
+        seq_len: int = 0,
+    ) -> None:
         super().__init__()
         self.eps = eps
-        self.self_attn = Attention(hidden_size, num_heads, backend)
+        # Distinct attribute names: a state dict says which mixer it holds, and old checkpoints still load.
+        self.self_attn: Attention | None = None
+        self.seq_mlp: SequenceMLP | None = None
+        if mixer == "attention":
+            self.self_attn = Attention(hidden_size, num_heads, backend)
+        elif mixer == "mlp":
+            if seq_len < 1:
+                raise ValueError("an MLP token mixer needs the fixed sequence length (seq_len >= 1)")
+            self.seq_mlp = SequenceMLP(seq_len, expansion)
+        else:
+            raise ValueError(f"mixer must be one of {TOKEN_MIXERS}, got {mixer!r}")
         self.mlp = SwiGLU(hidden_size, expansion)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        x = rms_norm(x + self.self_attn(x, rope), self.eps)
+        mixer = self.self_attn if self.self_attn is not None else self.seq_mlp
+        x = rms_norm(x + mixer(x, rope), self.eps)
         return rms_norm(x + self.mlp(x), self.eps)

@@ -25,6 +25,7 @@ class TrainConfig:
     beta2: float = 0.95
     puzzle_emb_lr: float = 1e-4
     puzzle_emb_weight_decay: float = 1.0
+    adam_atan2: str = "reference"  # "reference" (m's bias correction outside the atan2) | "inside"
     # Length: one epoch = one pass over the groups, one augmented puzzle per group, all its examples.
     epochs: int = 20000
     max_steps: int = 0  # cap on optimizer steps; 0 = none
@@ -54,6 +55,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.adam_atan2 not in ("reference", "inside"):
+            raise ValueError(f"adam_atan2 must be 'reference' or 'inside', got {self.adam_atan2!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.global_batch_size <= 0 or self.grad_accum_steps <= 0:

@@ -206,6 +206,7 @@ class _Trainer:
             betas=(cfg.beta1, cfg.beta2),
             puzzle_emb_lr=cfg.puzzle_emb_lr,
             puzzle_emb_weight_decay=cfg.puzzle_emb_weight_decay,
+            adam_atan2=cfg.adam_atan2,
         )
         self.dense_params = [p for p in model.parameters() if p.requires_grad]
         self.sampler = EpochSampler.from_dataset(train_data, cfg.global_batch_size, cfg.seed)
