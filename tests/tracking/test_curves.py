@@ -72,3 +72,11 @@ def test_a_row_cut_by_a_kill_is_dropped_and_new_columns_join_the_header(tmp_path
     assert [(r["step"], r["loss"]) for r in rows] == [("1", "0.5"), ("2", "0.4"), ("3", "0.31")]
     assert rows[0]["skipped"] == "" and rows[2]["skipped"] == "1.0"
     assert not (tmp_path / "eval.csv").exists()  # no eval metrics yet, no empty file
+
+
+def test_a_metric_that_first_appears_later_widens_the_file_and_keeps_every_row(tmp_path):
+    writer = CurvesWriter(tmp_path / "curves.csv", tmp_path / "eval_curves.csv")
+    writer(1, {"train/loss": 2.0})  # no row halted yet: no accuracy at this step
+    writer(2, {"train/loss": 1.5, "train/accuracy": 0.25})
+    rows = read(writer.paths[0])
+    assert [(r["step"], r["loss"], r["accuracy"]) for r in rows] == [("1", "2.0", ""), ("2", "1.5", "0.25")]

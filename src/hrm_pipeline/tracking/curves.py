@@ -28,6 +28,10 @@ class _CurveFile:
         row = {"step": step, **{k: _fmt(v) for k, v in values.items()}}
         if not self.started:
             self._start(step, list(row))
+        elif any(c not in self.header for c in row):
+            # A metric can first appear later (accuracy is left out of steps where no row halted): widen the
+            # header, keeping every row so far, rather than dropping the new column.
+            self._rewrite(_read_rows(self.path)[0], self.header + [c for c in row if c not in self.header])
         with self.path.open("a", newline="") as fh:
             csv.DictWriter(fh, self.header, restval="", extrasaction="ignore").writerow(row)
 
@@ -36,7 +40,10 @@ class _CurveFile:
         self.started = True
         kept, header = _read_rows(self.path)
         kept = [r for r in kept if _step(r) is not None and _step(r) < first_step]
-        self.header = header + [c for c in columns if c not in header] if header else columns
+        self._rewrite(kept, header + [c for c in columns if c not in header] if header else columns)
+
+    def _rewrite(self, kept: list[dict[str, str]], header: list[str]) -> None:
+        self.header = header
 
         def write(tmp: Path) -> None:
             with tmp.open("w", newline="") as fh:
