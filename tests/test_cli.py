@@ -78,14 +78,15 @@ def test_corrupted_table_fails_validation_with_report_and_blocks_training(worksp
         (["generate", "arc", "-S", "arc.version=arc9"], "arc"),
     ],
 )
-def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, needle):
-    out = hrm(*args, cwd=tmp_path)
+def test_bad_input_gives_one_line_and_exit_2(workspace, args, needle):
+    out = hrm(*args, cwd=workspace)
     assert out.returncode == 2, out.stderr
     assert needle in out.stderr and "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
 
 
 def test_generation_is_byte_reproducible(tmp_path):
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     for run in ("a", "b"):
         out = hrm("generate", "maze", "--no-progress", *TINY, "-S", f"paths.data_dir={run}", cwd=tmp_path)
         assert out.returncode == 0, out.stderr

@@ -273,6 +273,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
 }
 
 
+# Commands that train nothing may run outside the project folder (defaults: the local store, data/).
+PARAMS_OPTIONAL = frozenset({"solve"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported here so `hrm --help` stays fast (torch and pandera take seconds to import).
@@ -286,7 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if named and not Path(args.params).is_file():  # only the default may be absent (= all defaults)
             raise ConfigError(f"no params file at {args.params}")
-        params = load_params(args.params, getattr(args, "overrides", []))
+        params = load_params(
+            args.params, getattr(args, "overrides", []), missing_ok=args.command in PARAMS_OPTIONAL
+        )
         COMMANDS[args.command](args, params)
     except ConfigError as err:
         print(f"hrm: config error: {err}", file=sys.stderr)

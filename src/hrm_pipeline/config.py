@@ -88,17 +88,21 @@ class ConfigError(ValueError):
     """A user's configuration is wrong; the message names the key."""
 
 
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None) -> Params:
-    """Read ``path`` and apply ``key=value`` overrides; a missing ``path`` is refused."""
+def load_params(
+    path: str | Path = "params.yaml", overrides: list[str] | None = None, *, missing_ok: bool = False
+) -> Params:
+    """Read ``path`` and apply ``key=value`` overrides; a missing ``path`` is refused unless ``missing_ok``
+    (for commands that train nothing, e.g. `hrm solve --checkpoint` outside the project folder)."""
     path = Path(path)
-    if not path.is_file():
+    use_file = not (missing_ok and not path.exists())
+    if use_file and not path.is_file():
         # NOTE: the dataclass defaults are the paper-size recipe (27M params, batch 768): falling back to
         # them silently would start days of training from a typo in --params.
         raise ConfigError(f"{path}: no such params file (run from the project folder or pass --params)")
     merged = None
     try:
         schema = OmegaConf.structured(Params)
-        layers = [schema, _load_yaml(path)]
+        layers = [schema, _load_yaml(path)] if use_file else [schema]
         if overrides:
             bad = [o for o in overrides if "=" not in o]
             if bad:

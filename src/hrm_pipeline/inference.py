@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from hrm_pipeline.model import HRM, HRMConfig
-from hrm_pipeline.train.checkpoint import load, strip_compile_prefix
+from hrm_pipeline.model_io import load, strip_compile_prefix
 
 HALT_MODES = ("max", "q")  # "max": every row runs max_steps (the paper's evaluation); "q": stop at Q-halt
 
@@ -27,6 +27,18 @@ class Prediction:
     q_continue: np.ndarray  # (N,) continue logit at that segment
     z_H: np.ndarray | None = None  # (N, P + S, D) final high-level state when asked for (participation ratio)
     z_L: np.ndarray | None = None  # (N, P + S, D) final low-level state
+
+
+@dataclass
+class SegmentRun:
+    """What the ACT loop leaves on the device, per row, at the segment the row stopped at."""
+
+    logits: torch.Tensor  # (B, S, V)
+    steps: torch.Tensor  # (B,) int64 segments run
+    q_halt: torch.Tensor  # (B,) float32
+    q_continue: torch.Tensor  # (B,) float32
+    z_H: torch.Tensor | None = None  # (B, P + S, D) when asked for
+    z_L: torch.Tensor | None = None
 
 
 class Predictor:
@@ -98,39 +110,52 @@ class Predictor:
         )
 
     def _predict_batch(self, inputs, puzzle_identifiers, max_steps, halt, return_states):
-        net, cfg = self.model, self.config
         data = {
             "inputs": torch.as_tensor(np.asarray(inputs, dtype=np.int64), device=self.device),
             "puzzle_identifiers": torch.as_tensor(
                 np.asarray(puzzle_identifiers, dtype=np.int64), device=self.device
             ),
         }
+        run = self.run_segments(data, max_steps, halt=halt, return_states=return_states)
+        result = [run.logits.argmax(-1), run.steps, run.q_halt, run.q_continue]
+        result = [t.cpu().numpy() for t in result]
+        if return_states:
+            result += [run.z_H.float().cpu().numpy(), run.z_L.float().cpu().numpy()]
+        return result
+
+    @torch.no_grad()
+    def run_segments(
+        self, data: dict[str, torch.Tensor], max_steps: int, *, halt: str = "max", return_states: bool = False
+    ) -> SegmentRun:
+        """The ACT loop on device tensors (``inputs``, ``puzzle_identifiers``).
+
+        Every row starts from the initial states; it stops at ``max_steps`` or, with ``halt="q"``, where its
+        Q-head says halt, and keeps the outputs of the segment it stopped at. Training's periodic evaluation
+        runs this loop too (train.evaluate), so there is one.
+        """
+        net, cfg = self.model, self.config
         size = data["inputs"].shape[0]
         shape = (size, cfg.total_len, cfg.hidden_size)
         z_H, z_L = net.H_init.expand(shape).clone(), net.L_init.expand(shape).clone()
-        tokens = torch.zeros((size, cfg.seq_len), dtype=torch.int64, device=self.device)
+        logits_out = None
         steps = torch.zeros(size, dtype=torch.int64, device=self.device)
         q_h = torch.zeros(size, device=self.device)
         q_c = torch.zeros(size, device=self.device)
-        out_H, out_L = z_H.clone(), z_L.clone()
+        out_H, out_L = (z_H.clone(), z_L.clone()) if return_states else (None, None)
         running = torch.ones(size, dtype=torch.bool, device=self.device)
         for step in range(1, max_steps + 1):
             z_H, z_L, logits, q_halt, q_continue = net.segment(z_H, z_L, data)
             # Rows that already halted keep their answer; running rows take this segment's.
-            keep = running.view(-1, 1)
-            tokens = torch.where(keep, logits.argmax(-1), tokens)
+            keep = running.view(-1, 1, 1)
+            logits_out = logits if logits_out is None else torch.where(keep, logits, logits_out)
             steps = torch.where(running, step, steps)
-            q_h = torch.where(running, q_halt, q_h)
-            q_c = torch.where(running, q_continue, q_c)
+            q_h = torch.where(running, q_halt.float(), q_h)
+            q_c = torch.where(running, q_continue.float(), q_c)
             if return_states:
-                out_H = torch.where(keep.unsqueeze(-1), z_H, out_H)
-                out_L = torch.where(keep.unsqueeze(-1), z_L, out_L)
+                out_H = torch.where(keep, z_H, out_H)
+                out_L = torch.where(keep, z_L, out_L)
             if halt == "q":
                 running = running & ~net.halts(q_halt, q_continue)
                 if not running.any():
                     break
-        result = [tokens, steps, q_h, q_c]
-        result = [t.cpu().numpy() for t in result]
-        if return_states:
-            result += [out_H.float().cpu().numpy(), out_L.float().cpu().numpy()]
-        return result
+        return SegmentRun(logits=logits_out, steps=steps, q_halt=q_h, q_continue=q_c, z_H=out_H, z_L=out_L)

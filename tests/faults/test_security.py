@@ -19,7 +19,8 @@ LOOPBACK = "127.0.0.1"
 SERVER_COMMANDS = ("prefect server start", "mlflow server", "mlflow ui", "mlflow models serve", "uvicorn")
 HOST_FLAGS = ("--host", "-h", "--bind")
 SECRET_KEY = re.compile(
-    r"(?i)(passw(or)?d|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
+    # "token" only as the key's last word (auth_token, token): token_mixer names a model layer, not a secret.
+    r"(?i)(passw(or)?d|secret|(^|_)token$|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
 )
 URL_CREDENTIALS = re.compile(r"[a-z+]+://[^/\s:@'\"]+:[^/\s@'\"]+@")
 

@@ -36,8 +36,8 @@ from hrm_pipeline.evaluation.metrics import (
 from hrm_pipeline.evaluation.outputs import write_csv
 from hrm_pipeline.evaluation.participation import participation_ratio
 from hrm_pipeline.inference import Prediction, Predictor
+from hrm_pipeline.model_io import resolve_device
 from hrm_pipeline.nested import finite_numbers
-from hrm_pipeline.train.distributed import resolve_device
 
 # Sudoku rating buckets when the metadata names none: the official report's (solver guesses 0 / 1-2 / 3-10 /
 # 11-50 / 51+).

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from hrm_pipeline.model import PuzzleEmbedding
+from hrm_pipeline.model_io import resolve_device
 
 
 @dataclass
@@ -35,17 +36,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """ "auto" -> this rank's GPU if CUDA is available, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
 
 
 def setup(device_name: str = "auto") -> DistInfo:

@@ -1,4 +1,8 @@
-"""Evaluation during and after training: every row runs the full ``halt_max_steps`` segments."""
+"""Evaluation during and after training: every row runs the full ``halt_max_steps`` segments.
+
+The segments run in the one inference loop (``Predictor.run_segments``); this module adds the loss and the
+summed metrics, sharded over DDP ranks.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import torch
 from torch import nn
 
 from hrm_pipeline.data.storage import TokenDataset
-from hrm_pipeline.model import compute_loss
-from hrm_pipeline.train.checkpoint import unwrap
+from hrm_pipeline.inference import Predictor
+from hrm_pipeline.model import Carry, compute_loss
+from hrm_pipeline.model_io import unwrap
 from hrm_pipeline.train.distributed import DistInfo, all_reduce_sum
 from hrm_pipeline.train.sampler import make_batch
 
@@ -63,16 +68,23 @@ def evaluate(
     rows = rows[info.rank :: info.world_size]
     max_steps = net.config.halt_max_steps
     was_training = net.training
-    net.eval()
+    predictor = Predictor(net, device)  # switches net to eval mode
     sums = torch.zeros(len(_SUM_KEYS), dtype=torch.float64, device=device)
     try:
         for start in range(0, len(rows), batch_size):
             batch = make_batch(data, rows[start : start + batch_size], device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                carry = net.initial_carry(batch)
-                for _ in range(max_steps):
-                    carry, out = net(carry, batch)
-            _, metrics = compute_loss(carry, out, loss_type=loss_type)
+                run = predictor.run_segments(batch, max_steps)
+            # Every row ran max_steps segments and halted there: score that last segment.
+            halted = Carry(
+                z_H=run.z_H,
+                z_L=run.z_L,
+                steps=run.steps.to(torch.int32),
+                halted=torch.ones_like(run.steps, dtype=torch.bool),
+                current_data=batch,
+            )
+            out = {"logits": run.logits, "q_halt_logits": run.q_halt, "q_continue_logits": run.q_continue}
+            _, metrics = compute_loss(halted, out, loss_type=loss_type)
             sums += torch.stack([metrics[k].to(torch.float64) for k in _SUM_KEYS])
     finally:
         net.train(was_training)
