@@ -6,6 +6,7 @@ re-implements them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -53,10 +54,14 @@ def train(params: Params, *, progress: bool = True):
     """Train on the validated tables of ``pipeline.dataset``; outputs go to ``runs/<dataset>``, curves to
     ``reports/train``, params/metrics/artifacts to the run's MLflow run (reopened on resume)."""
     from hrm_pipeline.tracking.hooks import track_training
+    from hrm_pipeline.train import launch
     from hrm_pipeline.train import train as run_training
 
     name = params.pipeline.dataset
     require_validated(params, name)
+    if params.train.nproc_per_node > 1 and not launch.in_worker():  # this stage again, under torchrun
+        nproc, device = params.train.nproc_per_node, params.train.device
+        return launch.relaunch_stage("train", params, nproc, device, progress=progress)
     data_dir = params.dataset_dir(name)
     meta = read_meta(data_dir)
     model_cfg = params.model_config(
@@ -66,7 +71,9 @@ def train(params: Params, *, progress: bool = True):
     if not progress:
         train_cfg = type(train_cfg)(**{**asdict(train_cfg), "progress": False})
     train_data, test_data = load_split(data_dir, "train"), load_split(data_dir, "test")
-    with track_training(params) as callbacks:
+    # Rank 0 alone tracks (MLflow run, curves, resolved config); every rank trains.
+    tracking = track_training(params) if launch.is_main_rank() else contextlib.nullcontext([])
+    with tracking as callbacks:
         out_dir = Path(params.paths.runs_dir) / name
         return run_training(model_cfg, train_cfg, train_data, test_data, out_dir, callbacks=callbacks)
 

@@ -1,9 +1,13 @@
 """Two gloo processes on the CPU: gradients are summed into the union-batch gradient, training matches."""
 
+import csv
 import dataclasses
 import json
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from hrm_pipeline.data.toy import ToySudokuConfig, build_toy
+from hrm_pipeline.inference import Predictor
 from hrm_pipeline.model import HRMConfig, compute_loss
 from hrm_pipeline.train import TrainConfig, train
 from hrm_pipeline.train import checkpoint as ckpt
@@ -19,6 +24,7 @@ from hrm_pipeline.train.distributed import DistInfo, all_reduce_grads, sync_puzz
 from hrm_pipeline.train.loop import build_model
 from hrm_pipeline.train.sampler import make_batch
 
+REPO = Path(__file__).resolve().parents[2]
 WORLD = 2
 # Overlapping puzzle ids across the two halves (1 twice on rank 0, 2 on both ranks): the sparse sync must sum.
 PUZZLE_IDS = [1, 2, 3, 1, 2, 5, 6, 7]
@@ -128,3 +134,37 @@ def _resume_worker(rank: int, port: int, out_dir: str) -> None:
 def test_two_ranks_resume_from_the_previous_checkpoint_with_each_ranks_carry_bitwise(tmp_path):
     mp.spawn(_resume_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     assert (tmp_path / "ok").exists()
+
+
+def _hrm(ws: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1", "DO_NOT_TRACK": "true"}
+    cmd = [sys.executable, "-m", "hrm_pipeline.cli", *args]
+    return subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_train_stage_with_nproc_per_node_2_runs_two_gloo_ranks_and_its_loss_falls(tmp_path):
+    """`hrm train` (the DVC stage command) with train.nproc_per_node=2 relaunches under torchrun."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    data = ["-S", "sudoku.train_size=48", "-S", "sudoku.test_size=12", "-S", "sudoku.num_aug=2"]
+    for step in ("generate", "validate"):
+        out = _hrm(tmp_path, step, "sudoku", *data)
+        assert out.returncode == 0, out.stderr
+    steps = 60
+    run = [f"train.max_steps={steps}", "train.lr_warmup_steps=5", "train.global_batch_size=32",
+           "train.eval_interval=0", "train.checkpoint_interval=30", "train.num_threads=1",
+           "train.log_interval=1", "train.nproc_per_node=2"]  # fmt: skip
+    out = _hrm(tmp_path, "train", "--no-progress", *data, *[a for kv in run for a in ("-S", kv)])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    # Each torchrun worker logs when it joins the gloo group: the run really had two ranks.
+    for rank in range(WORLD):
+        assert f"rank {rank} of {WORLD} (gloo" in out.stderr
+    assert f"trained to step {steps}/{steps}" in out.stdout  # rank 0's result reached the parent
+    with (tmp_path / "reports" / "train" / "curves.csv").open() as fh:
+        losses = [float(r["loss"]) for r in csv.DictReader(fh)]
+    assert len(losses) == steps  # one curve, written by rank 0 alone
+    assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
+    predictor = Predictor.from_file(tmp_path / "runs" / "sudoku" / "model.pt")
+    state = torch.load(tmp_path / "runs" / "sudoku" / "model.pt", weights_only=False)
+    assert state["train_config"]["nproc_per_node"] == WORLD and state["step"] == steps
+    assert predictor.config.seq_len > 0

@@ -36,6 +36,8 @@ class TrainConfig:
     precision: str = "fp32"  # "fp32" | "bf16" (autocast); GPU runs want bf16
     compile: bool = False
     device: str = "auto"  # "auto" | "cpu" | "cuda"
+    # Processes the train stage runs under torchrun, one per GPU (gloo ranks on a CPU); 1 = this process.
+    nproc_per_node: int = 1
     num_threads: int = 0  # torch intra-op threads; 0 = torch default
     # Bookkeeping.
     eval_interval: int = 2000  # steps; 0 = only at the end
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.global_batch_size <= 0 or self.grad_accum_steps <= 0:
             raise ValueError("global_batch_size and grad_accum_steps must be positive")
+        if self.nproc_per_node < 1:
+            raise ValueError(f"nproc_per_node must be >= 1, got {self.nproc_per_node}")
         if self.nonfinite_patience < 0 or self.nonfinite_max_restores < 0:
             raise ValueError("nonfinite_patience and nonfinite_max_restores must be >= 0")
         if not 0.0 < self.nonfinite_lr_factor < 1.0:

@@ -11,6 +11,7 @@ the union batch (the "average" over examples).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ import torch.distributed as dist
 
 from hrm_pipeline.model import PuzzleEmbedding
 from hrm_pipeline.model_io import resolve_device
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +54,8 @@ def setup(device_name: str = "auto") -> DistInfo:
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         owns = True
+    # The record that a run was parallel (hrm_pipeline.train.launch shows it on stderr).
+    log.info("rank %d of %d (%s on %s)", dist.get_rank(), dist.get_world_size(), dist.get_backend(), device)
     return DistInfo(
         rank=dist.get_rank(),
         world_size=dist.get_world_size(),
