@@ -1,9 +1,16 @@
 """Data parallelism under ``torchrun``: gloo on CPU, NCCL on GPU, gradients averaged by hand.
 
-Why not ``DistributedDataParallel``: one optimizer step here spans several forwards (gradient accumulation,
-each micro-batch with its own ACT carry, plus the no-grad Q-target segment), and the puzzle embedding is
-trained sparsely outside autograd's parameters. One explicit all-reduce after the last backward is simpler
-to reason about and syncs exactly once per step.
+Why not ``DistributedDataParallel`` (measured: bench/ddp_allreduce.py, results in bench/results/): DDP
+(SUM comm hook, ``no_sync`` on all but the last micro-batch, ``broadcast_buffers=False``) computes the same
+gradients bit for bit and sends the same bytes (13.0 MiB/step at 3.4M params, 2 gloo ranks) in 2 bucketed
+all-reduces instead of 1; CPU time per step differed by under 1% (854 vs 861 and 876 vs 868 ms, either
+order). Its one gain is overlap, and only the backward of the last L- and H-update (~9 of ~37 GFLOP per
+example-segment) can hide it: at the paper model (27.3M params, 109 MB of fp32 gradients, ~6 DDP buckets)
+one NVLink all-reduce is ~0.5-1 ms against a ~12 ms step at seq 82 / 96 rows per GPU (<10%, at most ~3 ms
+hideable) and <1% at seq 901; it matters only over PCIe (~10 ms). The explicit sum keeps the loop free of a
+wrapper, ``no_sync`` and ``_orig_mod``/``module.`` prefixes, syncs exactly once per step, and the sparse
+puzzle embedding needs its own gather either way. Switch if a multi-GPU profile shows the all-reduce above
+~5% of the step.
 
 The loss is already divided by the GLOBAL batch size, so SUMMING the per-rank gradients gives the gradient of
 the union batch (the "average" over examples).
