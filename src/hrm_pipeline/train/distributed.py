@@ -7,7 +7,7 @@ all-reduces instead of 1; CPU time per step differed by under 1% (854 vs 861 and
 order). Its one gain is overlap, and only the backward of the last L- and H-update (~9 of ~37 GFLOP per
 example-segment) can hide it: at the paper model (27.3M params, 109 MB of fp32 gradients, ~6 DDP buckets)
 one NVLink all-reduce is ~0.5-1 ms against a ~12 ms step at seq 82 / 96 rows per GPU (<10%, at most ~3 ms
-hideable) and <1% at seq 901; it matters only over PCIe (~10 ms). The explicit sum keeps the loop free of a
+hideable) and <1% at seq 901; it matters only over PCIe (~4-8 ms). The explicit sum keeps the loop free of a
 wrapper, ``no_sync`` and ``_orig_mod``/``module.`` prefixes, syncs exactly once per step, and the sparse
 puzzle embedding needs its own gather either way. Switch if a multi-GPU profile shows the all-reduce above
 ~5% of the step.
