@@ -204,13 +204,15 @@ def _corrupt(df: pl.DataFrame, column: str, rows: np.ndarray) -> pl.DataFrame:
 
 
 def _alternative_shortest_label(x: np.ndarray) -> tuple[int, np.ndarray]:
-    """A row and a valid shortest path for it that is not the official tie-break (label the mirror image)."""
+    """A row and a valid shortest path for it that is not the official tie-break (label a mirror or the half
+    turn: these are their own inverses)."""
     for row in range(x.shape[0]):
-        mirrored, _ = label_tokens(dihedral_tokens(x[row : row + 1], 4))
-        other = dihedral_tokens(mirrored, 4)[0]
         official, _ = label_tokens(x[row : row + 1])
-        if not np.array_equal(other, official[0]):
-            return row, other
+        for tid in (4, 5, 6, 7, 2):
+            mirrored, _ = label_tokens(dihedral_tokens(x[row : row + 1], tid))
+            other = dihedral_tokens(mirrored, tid)[0]
+            if not np.array_equal(other, official[0]):
+                return row, other
     raise AssertionError("every maze had a mirror-symmetric label")
 
 

@@ -34,7 +34,7 @@ from hrm_pipeline.data.schema import row_check, table_schema
 from hrm_pipeline.data.storage import DatasetMeta, DatasetTables, token_array
 
 DATASET = "maze"
-GENERATOR_VERSION = "maze-1"  # bump when the same config would produce different tables
+GENERATOR_VERSION = "maze-2"  # bump when the same config would produce different tables
 GENERATED = "generated"  # `source` of generated rows; imported rows keep their file's source
 NUM_PUZZLE_IDENTIFIERS = 1  # every maze uses the blank identifier 0, as in the reference
 
@@ -60,6 +60,9 @@ class MazeConfig:
             [154.0, 144.0, 121.0, 96.0, 72.0, 82.0, 37.0, 52.0, 36.0, 41.0, 23.0] + [94.0, 24.0, 20.0, 4.0]
         )
     )
+    # S and G reweighted to the official mix of free-neighbour counts and border cells (generate.py step 4);
+    # False = uniform among the pairs of the drawn length bin (half the starts are then dead ends).
+    place_endpoints: bool = True
     augment_dihedral: bool = False  # train only; test is never augmented
     dihedral_variants: int = 8  # variants per train maze including the original (1..8)
     # Official data instead of generating: an npy folder (reference builder layout: all__inputs.npy,
@@ -122,6 +125,7 @@ def _generate(
         bin_edges=list(cfg.length_bin_edges),
         bin_weights=list(cfg.length_bin_weights),
         taken=taken,
+        place_endpoints=cfg.place_endpoints,
         progress=progress,
         desc=desc,
     )

@@ -11,7 +11,10 @@ Recipe (measured against the official files, /work/shared/reference/datasets.md)
    is drawn among the bins that this layout can serve and that still need mazes, weighted by their remaining
    quota; S and G are then drawn uniformly among the ordered pairs whose distance falls in that bin. Filling
    bins to quotas fixes the naive recipe's shortage of long paths (~1 % >= 120 moves vs 14 % officially).
-4. Layouts whose wall bitmap is a dihedral image of one already taken (in any split) are skipped.
+4. S and G are not uniform among the pairs of the bin: far-apart pairs crowd dead ends (51 % of starts vs
+   19 % officially). Pairs are kept by rejection sampling on each endpoint's class (free-neighbour count 1-4,
+   on the border or not) toward the official class mix (:class:`EndpointSampler`, :func:`endpoint_targets`).
+5. Layouts whose wall bitmap is a dihedral image of one already taken (in any split) are skipped.
 """
 
 from __future__ import annotations
@@ -131,6 +134,66 @@ def all_pair_distances(walls: np.ndarray, min_moves: int) -> tuple[np.ndarray, n
     return _all_pairs_kernel(np.ascontiguousarray(~walls.reshape(-1)), size, min_moves)
 
 
+# Official Maze-Hard train split (S and G pooled): degree 1-4 shares of endpoints on the border and inside,
+# and the border share of endpoints relative to the border share of all cells (0.19 / 0.129 at 30x30; kept
+# as a ratio so other sizes get a border share in proportion to their own border).
+OFFICIAL_DEGREE_BORDER = (0.28, 0.46, 0.26, 0.0)
+OFFICIAL_DEGREE_INNER = (0.174, 0.362, 0.333, 0.131)
+OFFICIAL_BORDER_RATIO = 1.45
+
+
+def endpoint_targets(size: int) -> np.ndarray:
+    """(8,) target share of endpoint classes: index border*4 + degree-1 (see :func:`endpoint_classes`)."""
+    border_cells = (4 * (size - 1)) / (size * size) if size > 1 else 1.0
+    b = min(0.9, OFFICIAL_BORDER_RATIO * border_cells)
+    inner, border = np.asarray(OFFICIAL_DEGREE_INNER), np.asarray(OFFICIAL_DEGREE_BORDER)
+    return np.concatenate([(1 - b) * inner, b * border])
+
+
+def endpoint_classes(walls: np.ndarray) -> np.ndarray:
+    """(n, n) bool walls -> (n*n,) class per cell: border*4 + (free neighbours - 1), clipped to 0."""
+    size = walls.shape[-1]
+    free = np.pad(~walls, 1)
+    deg = free[:-2, 1:-1].astype(np.int64) + free[2:, 1:-1] + free[1:-1, :-2] + free[1:-1, 2:]
+    border = np.zeros((size, size), dtype=np.int64)
+    border[0], border[-1], border[:, 0], border[:, -1] = 1, 1, 1, 1
+    return (border * 4 + np.clip(deg - 1, 0, 3)).reshape(-1)
+
+
+class EndpointSampler:
+    """Rejection sampling of (S, G) toward the target class mix.
+
+    Within one layout the pairs of a long-path bin are mostly dead end to dead end, so reweighting inside a
+    layout barely moves the mix (measured: 49 % -> 46 % dead-end starts). Instead each class gets a global
+    weight target / share among all candidate pairs seen so far (a running estimate, so any grid size works),
+    and a uniformly drawn pair is kept with probability weight(S) * weight(G) / (the largest such product);
+    a layout gets ``tries`` draws, after which it is dropped (layouts with well-placed far pairs win).
+    """
+
+    def __init__(self, target: np.ndarray, tries: int = 2) -> None:
+        self.target = target
+        self.tries = tries
+        self.seen_s = np.full(target.size, 0.1)  # a weak prior
+        self.seen_g = np.full(target.size, 0.1)
+
+    def weights(self, seen: np.ndarray) -> np.ndarray:
+        return self.target / (seen / seen.sum())
+
+    def draw(self, cls_s: np.ndarray, cls_g: np.ndarray, rng: np.random.Generator) -> int:
+        """Index of the kept pair among the candidates, or -1 to drop the layout."""
+        # per layout, not per pair: each layout yields one maze, and layouts with few far pairs (mostly
+        # dead end to dead end) would be outweighed by open ones with many
+        self.seen_s += np.bincount(cls_s, minlength=self.target.size) / cls_s.size
+        self.seen_g += np.bincount(cls_g, minlength=self.target.size) / cls_g.size
+        ws, wg = self.weights(self.seen_s), self.weights(self.seen_g)
+        cap = ws.max() * wg.max()
+        for _ in range(self.tries):
+            i = int(rng.integers(cls_s.size))
+            if rng.random() * cap < ws[cls_s[i]] * wg[cls_g[i]]:
+                return i
+        return -1
+
+
 def bin_quotas(n: int, weights: list[float]) -> np.ndarray:
     """Split n mazes over bins in proportion to weights (largest remainder; ties to the earlier bin)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -152,14 +215,17 @@ def generate_split(
     bin_edges: list[int],
     bin_weights: list[float],
     taken: set[bytes],
+    place_endpoints: bool = True,
     progress: bool = False,
     desc: str = "mazes",
 ) -> GeneratedMazes:
     """Generate ``n`` mazes whose layouts are not dihedral images of any in ``taken`` (updated in place).
 
     With empty ``bin_edges`` the path length is not resampled: S and G are uniform among pairs at least
-    ``min_path_moves`` apart (the naive recipe).
+    ``min_path_moves`` apart (the naive recipe). ``place_endpoints``: reweight S and G to the official class
+    mix (else uniform among the bin's pairs).
     """
+    sampler = EndpointSampler(endpoint_targets(size))
     if bin_edges:
         if len(bin_weights) != len(bin_edges) - 1:
             raise ValueError(
@@ -204,7 +270,14 @@ def generate_split(
             weight = np.where(open_bins, remaining, 0).astype(np.float64)
             k = int(rng.choice(len(weight), p=weight / weight.sum()))
             in_bin = reach[(dist.reshape(-1)[reach] >= edges[k]) & (dist.reshape(-1)[reach] < edges[k + 1])]
-            flat = int(in_bin[rng.integers(len(in_bin))])
+            if place_endpoints:
+                cls = endpoint_classes(walls[b])[cells]
+                pick = sampler.draw(cls[in_bin // len(cells)], cls[in_bin % len(cells)], rng)
+                if pick < 0:
+                    continue
+                flat = int(in_bin[pick])
+            else:
+                flat = int(in_bin[rng.integers(len(in_bin))])
             s, g = cells[flat // len(cells)], cells[flat % len(cells)]
             i = len(keys)
             row = np.where(walls[b].reshape(-1), WALL, FREE).astype(np.uint8)
