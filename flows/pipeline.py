@@ -1,7 +1,9 @@
-"""The whole pipeline as one flow: data -> training -> release gate (the weekly retrain deployment).
+"""The whole pipeline as one flow: data, then per family train -> evaluate -> register -> promote (the weekly
+retrain deployment).
 
 Each stage still runs only when DVC says its inputs changed, so a week without new data or params retrains
-nothing.
+nothing. The families' chains run concurrently and independently: one family's failure leaves the others
+trained, registered, promoted and recorded (the flow then fails, naming it).
 """
 
 from __future__ import annotations
@@ -11,22 +13,27 @@ from typing import Any
 from prefect import flow
 
 from flows.data import data_flow
-from flows.release import release_flow
-from flows.training import training_flow
+from flows.stage_tasks import family_chains
+from flows.training import TRAINING_STAGES
 from flows.workspace import apply_overrides, workspace_slot
+
+MODEL_STAGES = (*TRAINING_STAGES, "promote")
 
 
 @flow(name="hrm-pipeline", log_prints=True)
 def pipeline_flow(
-    overrides: dict[str, Any] | None = None, promote_mode: str | None = None, push_to_remote: bool = True
+    overrides: dict[str, Any] | None = None,
+    promote_mode: str | None = None,
+    push_to_remote: bool = True,
+    families: list[str] | None = None,
 ) -> dict[str, Any]:
-    """``overrides`` go into params.yaml first; ``promote_mode`` overrides ``registry.mode`` for the gate."""
+    """``overrides`` go into params.yaml first; ``promote_mode`` overrides ``registry.mode`` for the gate;
+    ``families`` default to ``pipeline.families``."""
     with workspace_slot():
-        apply_overrides(overrides)
+        apply_overrides({**(overrides or {}), **({"registry.mode": promote_mode} if promote_mode else {})})
         return {
             "data": data_flow(push_to_remote=push_to_remote),
-            "training": training_flow(push_to_remote=push_to_remote),
-            "release": release_flow(mode=promote_mode),
+            "models": family_chains(MODEL_STAGES, families, push_to_remote=push_to_remote),
         }
 
 

@@ -15,8 +15,9 @@ import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import allow_failure, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from hrm_pipeline import stages
@@ -28,23 +29,29 @@ from hrm_pipeline.train.loop import TrainingDiverged
 
 PARAMS_FILE = "params.yaml"
 
-# dvc.yaml stage group -> the stage function DVC's `cmd` calls through `hrm`.
+# dvc.yaml stage group -> the stage function DVC's `cmd` calls through `hrm` (the model stages on the
+# family's view of the params, as `hrm train <family>` does).
 STAGE_CALLS: dict[str, Callable[[Params, str], object]] = {
     "generate": lambda p, item: stages.generate(p, item, progress=False),
     "validate": lambda p, item: stages.validate(p, item),
-    "train": lambda p, _: stages.train(p, progress=False),
-    "evaluate": lambda p, _: stages.evaluate(p, progress=False),
-    "register": lambda p, _: stages.register(p),
-    "promote": lambda p, _: stages.promote(p),
+    "train": lambda p, item: stages.train(p.for_family(item), progress=False),
+    "evaluate": lambda p, item: stages.evaluate(p.for_family(item), progress=False),
+    "register": lambda p, item: stages.register(p.for_family(item)),
+    "promote": lambda p, item: stages.promote(p.for_family(item)),
 }
 # Retries only where a second try can succeed: training resumes from its last checkpoint after a crash,
 # the registry and the remote may be briefly unreachable. Generation and validation are deterministic.
 RETRIES = {"train": 1, "register": 2, "promote": 2}
 RETRY_DELAY_S = 10
+SERIAL = ("train",)  # groups whose stages run one family at a time
 
 
 class StageFailed(RuntimeError):
     """DVC could not check or record a stage."""
+
+
+class FamiliesFailed(RuntimeError):
+    """One or more families' chains failed; the others finished and were recorded."""
 
 
 def _worth_retrying(task, task_run, state) -> bool:
@@ -81,7 +88,7 @@ def is_current(stage: str, root: Path) -> bool:
 
 @task(task_run_name="{stage}", cache_policy=NO_CACHE, retry_condition_fn=_worth_retrying)
 def run_stage(stage: str, root: str = ".") -> str:
-    """Run one stage (``generate@sudoku``, ``train`` ...) unless DVC says it is up to date; record it."""
+    """Run one stage (``generate@sudoku``, ``train@maze`` ...) unless DVC says it is up to date; record it."""
     log = get_run_logger()
     path = Path(root)
     tracked = stage in dvc_stages(root)
@@ -115,3 +122,45 @@ def push(stages_: list[str], root: str = ".") -> bool:
     if out.returncode != 0:
         raise StageFailed(f"dvc push: {out.stderr.strip()}")
     return True
+
+
+def family_chains(
+    groups: tuple[str, ...],
+    families: list[str] | None = None,
+    *,
+    push_to_remote: bool = True,
+    root: str = ".",
+) -> dict[str, str]:
+    """Run ``group@family`` for each family (default ``pipeline.families``), the groups in order within a
+    family and the families concurrently; push what finished; then raise if any family failed.
+
+    ``{stage: "ran" | "skipped" | "failed" | "not run"}``: a failed stage stops only its own family's chain.
+    Trainings take turns (each wants every core, and one process shares torch's thread pool), each waiting
+    for the previous family's training whether or not it succeeded.
+    """
+    names = families or load_params(Path(root) / PARAMS_FILE).pipeline.families
+    futures = {}
+    last_of_group: dict[str, Any] = {}
+    for name in names:
+        before: list[Any] = []
+        for group in groups:
+            stage = f"{group}@{name}"
+            turn = [allow_failure(last_of_group[group])] if group in SERIAL and group in last_of_group else []
+            futures[stage] = stage_task(stage).submit(stage, root, wait_for=before + turn)
+            before = [futures[stage]]
+            last_of_group[group] = futures[stage]
+    done: dict[str, str] = {}
+    for stage, future in futures.items():
+        future.wait()
+        state = future.state
+        done[stage] = (
+            future.result() if state.is_completed() else "failed" if state.is_failed() else "not run"
+        )
+    if push_to_remote:
+        push([s for s, result in done.items() if result in ("ran", "skipped")], root)
+    failed = sorted({s.partition("@")[2] for s, result in done.items() if result == "failed"})
+    if failed:
+        raise FamiliesFailed(
+            f"failed: {', '.join(failed)} ({done}); the other families' results are recorded"
+        )
+    return done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the main job: the CPU default profile of the whole pipeline under `dvc repro`
+# Run the main job: the CPU default profile of the whole pipeline under `dvc repro` (every dataset, then one
+# model per family of pipeline.families; `bash scripts/pipeline.sh train@maze` runs one stage)
 # (installs what it needs first). Extra arguments go to `dvc repro`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

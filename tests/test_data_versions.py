@@ -95,9 +95,9 @@ def test_rollback_restores_identical_tables_from_cache_then_from_remote(versions
     assert "from the DVC cache" in out.stdout
     assert data_bytes(ws) == v1
     assert OmegaConf.load(ws / "params.yaml").sudoku.seed == 0
-    # The data stages are current again: the next repro trains on v1 rather than regenerating v2.
-    dry = run(["dvc", "repro", "--dry", "train"], ws).stdout
-    assert "Running stage 'train'" in dry and "Running stage 'generate@sudoku'" not in dry
+    # The data stages are current again: the next repro trains the sudoku model on v1, not regenerating v2.
+    dry = run(["dvc", "repro", "--dry", "train@sudoku"], ws).stdout
+    assert "Running stage 'train@sudoku'" in dry and "Running stage 'generate@sudoku'" not in dry
 
     shutil.rmtree(ws / ".dvc" / "cache")
     assert data_versions.rollback("v2", ws).pulled  # from the remote

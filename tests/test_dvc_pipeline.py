@@ -1,7 +1,9 @@
 """The whole chain on a tiny profile in a fresh git+DVC repo, tracked by a real `mlflow server` on 127.0.0.1:
-`dvc repro` runs generate -> validate -> train -> evaluate -> register -> promote, reruns only what changed,
-and the champion it registers loads with `mlflow.pyfunc.load_model("models:/...@champion")` and answers a
-puzzle; a second model that is no better leaves the champion where it was."""
+`dvc repro` runs generate -> validate for every dataset and train -> evaluate -> register -> promote for every
+family of pipeline.families (sudoku and maze here), one model each; it reruns only what changed, one family's
+settings touch only that family's stages, and each family's champion loads and answers a puzzle of its kind
+(`mlflow.pyfunc.load_model`, `hrm solve maze`); a second model that is no better leaves the champion where it
+was."""
 
 import json
 import os
@@ -25,6 +27,7 @@ TINY = {
     "train": {**FLOW_TINY["train"], "num_threads": 1},
     "evaluate": {"gallery_size": 1, "scaling_factors": [1, 2]},
 }
+FAMILIES = ("sudoku", "maze")
 MODEL = "hrm-sudoku"
 
 
@@ -88,36 +91,52 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     commit = run(["git", "rev-parse", "HEAD"], ws).stdout.strip()
 
     first = run(["dvc", "repro"], ws, server).stdout
-    assert {"generate@sudoku", "validate@arc", "train", "evaluate", "register", "promote"} <= stages_run(
-        first
-    )
-    assert (ws / "runs" / "sudoku" / "model.pt").exists()
+    model_stages = {f"{g}@{f}" for g in ("train", "evaluate", "register", "promote") for f in FAMILIES}
+    assert {"generate@sudoku", "validate@arc", *model_stages} <= stages_run(first)
+    assert not any(s.endswith("@arc") for s in stages_run(first) - {"generate@arc", "validate@arc"})
+    for family in FAMILIES:
+        assert (ws / "runs" / family / "model.pt").exists()
     lock = yaml.safe_load((ws / "dvc.lock").read_text())
     assert "reports/validation/sudoku.json" in str(lock["stages"]["validate@sudoku"])
     assert json.loads((ws / "reports/validation/maze.json").read_text())["passed"]
-    curves = pd.read_csv(ws / "reports/train/curves.csv")
+    curves = pd.read_csv(ws / "reports/sudoku/train/curves.csv")
     assert curves["step"].tolist() == [1, 2, 3, 4]
 
+    # One metrics file and one set of plots per family.
     metrics = json.loads(run(["dvc", "metrics", "show", "--json"], ws).stdout)
     shown = json.dumps(metrics)
-    assert "reports/metrics.json" in shown and "exact_accuracy" in shown
+    for family in FAMILIES:
+        assert f"reports/{family}/metrics.json" in shown
+    maze_metrics = json.loads((ws / "reports/maze/metrics.json").read_text())
+    assert 0.0 <= maze_metrics["maze"]["valid_optimal_rate"] <= 1.0 and "exact_accuracy" in maze_metrics
     plots = run(["dvc", "plots", "show", "--json"], ws).stdout
-    assert "reports/train/curves.csv" in plots and "reports/train/eval_curves.csv" in plots
+    for family in FAMILIES:
+        assert f"reports/{family}/train/curves.csv" in plots and f"reports/{family}/eval/scaling.csv" in plots
 
-    # The registry: one version, tagged with the code commit and DVC's hash of the data; both aliases on it.
+    # The registry: one version per family (hrm-<family>), tagged with the code commit and DVC's hash of its
+    # data; both aliases on it; each in its own training run.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
     import mlflow.pyfunc
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(mlflow_server.uri, mlflow_server.uri)
-    (v1,) = client.search_model_versions(f"name='{MODEL}'")
-    data_md5 = next(o["md5"] for o in lock["stages"]["generate@sudoku"]["outs"] if o["path"] == "data/sudoku")
-    assert v1.tags["git_commit"] == commit and v1.tags["dvc_data_md5"] == data_md5
-    assert "metric.exact_accuracy" in v1.tags
-    for alias in ("champion", "challenger"):
-        assert str(client.get_model_version_by_alias(MODEL, alias).version) == str(v1.version)
-    run_metrics = client.get_run(v1.run_id).data.metrics  # train, eval and test metrics in one run
-    assert {"train/loss", "eval/exact_accuracy", "test/exact_accuracy"} <= set(run_metrics)
+    first_versions = {}
+    for family in FAMILIES:
+        name = f"hrm-{family}"
+        (v1,) = client.search_model_versions(f"name='{name}'")
+        data_md5 = next(
+            o["md5"] for o in lock["stages"][f"generate@{family}"]["outs"] if o["path"] == f"data/{family}"
+        )
+        assert v1.tags["git_commit"] == commit and v1.tags["dvc_data_md5"] == data_md5
+        assert v1.tags["dataset"] == family and "metric.exact_accuracy" in v1.tags
+        for alias in ("champion", "challenger"):
+            assert str(client.get_model_version_by_alias(name, alias).version) == str(v1.version)
+        run_metrics = client.get_run(v1.run_id).data.metrics  # train, eval and test metrics in one run
+        assert {"train/loss", "eval/exact_accuracy", "test/exact_accuracy"} <= set(run_metrics)
+        assert json.loads((ws / f"reports/{family}/promotion.json").read_text())["action"] == "promoted"
+        first_versions[family] = v1
+    assert first_versions["sudoku"].run_id != first_versions["maze"].run_id
+    v1 = first_versions["sudoku"]
 
     # The champion, as a user loads it, solves a test puzzle (checked here independently of the package).
     test = pd.read_parquet(ws / "data/sudoku/test.parquet")
@@ -131,36 +150,61 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     assert bool(row["valid"]) == sudoku_grid_ok(puzzle, row["solution"], box.box_rows, box.box_cols)
     assert 1 <= int(row["steps"]) <= params.model.halt_max_steps
 
+    # `hrm solve maze` answers with the maze family's champion by default.
+    from hrm_pipeline.data.maze.grid import decode
+
+    size = params.maze.size
+    flat = decode(np.asarray(pd.read_parquet(ws / "data/maze/test.parquet")["inputs"][0]))[0]
+    (ws / "maze.txt").write_text("\n".join(flat[i : i + size] for i in range(0, size * size, size)) + "\n")
+    solved = json.loads(
+        run(["hrm", "solve", "maze", "maze.txt", "--json", "--no-progress"], ws, server).stdout
+    )
+    assert solved["model"] == "models:/hrm-maze@champion" and solved["family"] == "maze"
+    assert len(solved["answers"][0]["solution"].splitlines()) == size
+
     again = run(["dvc", "repro"], ws, server).stdout
     assert "Running stage" not in again
 
-    # New maze data and a longer training: maze stages, and the model chain, rerun; nothing else.
-    params.maze.seed = 1
-    params.train.max_steps = 6
+    # A maze-only training change: `dvc repro train@maze` trains the maze model only; then the rest of the
+    # maze chain, and the arc data (new seed), rerun; nothing of sudoku.
+    params.families.maze.train.max_steps = 6
+    params.arc.seed = 1
     OmegaConf.save(params, ws / "params.yaml")
+    assert stages_run(run(["dvc", "repro", "train@maze"], ws, server).stdout) == {"train@maze"}
     third = run(["dvc", "repro"], ws, server).stdout
-    assert stages_run(third) == {"generate@maze", "validate@maze", "train", "evaluate", "register", "promote"}
-    curves = pd.read_csv(ws / "reports/train/curves.csv")
+    assert stages_run(third) == {
+        "generate@arc",
+        "validate@arc",
+        "evaluate@maze",
+        "register@maze",
+        "promote@maze",
+    }
+    curves = pd.read_csv(ws / "reports/maze/train/curves.csv")
     assert curves["step"].tolist() == [1, 2, 3, 4, 5, 6]  # resumed at 4: the first rows kept, once each
-    versions = {str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")}
+    assert pd.read_csv(ws / "reports/sudoku/train/curves.csv")["step"].tolist() == [1, 2, 3, 4]
+    assert {str(v.version) for v in client.search_model_versions(f"name='{MODEL}'")} == {"1"}
+    maze_model = "hrm-maze"
+    v1 = first_versions["maze"]
+    versions = {str(v.version) for v in client.search_model_versions(f"name='{maze_model}'")}
     assert versions == {"1", "2"}
-    v2 = client.get_model_version(MODEL, "2")
+    v2 = client.get_model_version(maze_model, "2")
     assert v2.run_id == v1.run_id  # the resumed training continued its MLflow run
     assert client.get_run(v1.run_id).data.tags["resumed_with.train.max_steps"] == "6"
     steps = [m.step for m in client.get_metric_history(v1.run_id, "train/loss")]
     assert sorted(set(steps)) == [1, 2, 3, 4, 5, 6]
-    assert str(client.get_model_version_by_alias(MODEL, "challenger").version) == "2"
-    decision = json.loads((ws / "reports/promotion.json").read_text())
-    champion = str(client.get_model_version_by_alias(MODEL, "champion").version)
+    assert str(client.get_model_version_by_alias(maze_model, "challenger").version) == "2"
+    decision = json.loads((ws / "reports/maze/promotion.json").read_text())
+    champion = str(client.get_model_version_by_alias(maze_model, "champion").version)
     gain = decision["challenger_metric"] - decision["champion_metric"]
     assert champion == ("2" if gain > 0 else "1") and decision["action"] == (
         "promoted" if gain > 0 else "kept"
     )
 
-    if champion == "1":  # nothing to roll back to: one line, exit code 2
-        back = run(["hrm", "promote", "--rollback"], ws, server, check=False)
-        assert back.returncode == 2 and "no previous champion" in back.stderr
-        assert len(back.stderr.strip().splitlines()) == 1
-    else:
-        run(["hrm", "promote", "--rollback"], ws, server)
-        assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
+    # Rollback is per family too: sudoku's champion has nothing to go back to, whatever maze's did.
+    back = run(["hrm", "promote", "sudoku", "--rollback"], ws, server, check=False)
+    assert back.returncode == 2 and "no previous champion" in back.stderr
+    assert len(back.stderr.strip().splitlines()) == 1
+    if champion == "2":
+        run(["hrm", "promote", "maze", "--rollback"], ws, server)
+        assert str(client.get_model_version_by_alias(maze_model, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"

@@ -32,6 +32,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def _family(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "family",
+        nargs="?",
+        choices=DATASET_CHOICES,
+        help="which family's model (default: pipeline.dataset); its settings are the shared sections of "
+        "params.yaml with families.<family> merged in",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hrm",
@@ -64,31 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train",
-        help="train HRM on the validated dataset named by pipeline.dataset",
-        description="Train on data/<pipeline.dataset> (refused unless it passed `hrm validate`); resumes "
-        "from the last checkpoint in runs/<dataset>.",
+        help="train a family's HRM on its validated dataset",
+        description="Train on data/<family> (refused unless it passed `hrm validate`); resumes from the last "
+        "checkpoint in runs/<family>; curves in reports/<family>/train.",
     )
+    _family(tr)
     _common(tr)
 
     ev = sub.add_parser(
         "evaluate",
         help="score the trained model on the test split: metrics.json, plots, HTML report",
-        description="Run runs/<pipeline.dataset>/model.pt on the validated test split and write "
-        "reports/metrics.json (exact and token accuracy, mean ACT steps, accuracy at 1x/2x/4x the trained "
-        "segments, participation ratio of z_H and z_L; Sudoku accuracy per rating bucket, Maze valid-optimal "
-        "path rate, ARC pass@1/pass@2 after voting over the augmented variants) and reports/eval "
-        "(CSV tables, PNG plots, report.html). Settings: the evaluate section of params.yaml.",
+        description="Run runs/<family>/model.pt on the validated test split and write "
+        "reports/<family>/metrics.json (exact and token accuracy, mean ACT steps, accuracy at 1x/2x/4x the "
+        "trained segments, participation ratio of z_H and z_L; Sudoku accuracy per rating bucket, Maze "
+        "valid-optimal path rate, ARC pass@1/pass@2 after voting over the augmented variants) and "
+        "reports/<family>/eval (CSV tables, PNG plots, report.html). Settings: the evaluate section of "
+        "params.yaml with families.<family>.evaluate merged in.",
     )
+    _family(ev)
     _common(ev)
 
     reg = sub.add_parser(
         "register",
         help="register the trained model in MLflow and point alias 'challenger' at it",
-        description="Log runs/<pipeline.dataset>/model.pt as an MLflow pyfunc model into its training run, "
-        "register a version of the model named by registry.model_name (tagged with the git commit, the DVC "
-        "data hash and the metrics of reports/metrics.json), set alias 'challenger', write "
-        "reports/registry.json. The store: params tracking.uri (local SQLite) or MLFLOW_TRACKING_URI.",
+        description="Log runs/<family>/model.pt as an MLflow pyfunc model into its training run, "
+        "register a version of the model named by registry.model_name (hrm-<family>; tagged with the git "
+        "commit, the DVC data hash and the metrics of reports/<family>/metrics.json), set alias "
+        "'challenger', write reports/<family>/registry.json. The store: params tracking.uri (local SQLite) "
+        "or MLFLOW_TRACKING_URI.",
     )
+    _family(reg)
     _common(reg)
 
     pro = sub.add_parser(
@@ -96,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="move alias 'champion' to the challenger if it beats the champion (or --rollback)",
         description="Compare the 'challenger' and 'champion' versions on registry.gate_metric; move "
         "'champion' only when the challenger is better by registry.margin (and by more than 0). A first "
-        "model becomes champion. Writes reports/promotion.json. Load the champion with "
-        'mlflow.pyfunc.load_model("models:/<name>@champion").',
+        "model becomes champion. Each family has its own champion. Writes reports/<family>/promotion.json. "
+        'Load the champion with mlflow.pyfunc.load_model("models:/<name>@champion").',
     )
     pro.add_argument(
         "--mode",
@@ -106,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: registry.mode)",
     )
     pro.add_argument(
-        "--rollback", action="store_true", help="move 'champion' back to the version it replaced"
+        "--rollback", action="store_true", help="move the family's 'champion' back to the version it replaced"
     )
+    _family(pro)
     _common(pro)
 
     prof = sub.add_parser(
@@ -200,7 +216,8 @@ def _run_evaluate(args: argparse.Namespace, params) -> None:
         line += f", pass@1 {m.get('arc.pass_at_1', float('nan')):.3f}, pass@2 {m['arc.pass_at_2']:.3f}"
     if "maze.valid_optimal_rate" in m:
         line += f", valid-optimal {m['maze.valid_optimal_rate']:.3f}"
-    print(f"{line}; wrote {params.paths.reports_dir}/metrics.json and {params.paths.reports_dir}/eval")
+    reports = params.paths.reports_dir
+    print(f"{line}; wrote {reports}/metrics.json and {reports}/eval")
 
 
 def _run_register(args: argparse.Namespace, params) -> None:
@@ -233,7 +250,8 @@ def _run_profile(args: argparse.Namespace, params) -> None:
         profiles.write_profile(Path(args.params), path)
         print(f"merged {path} into {args.params}")
     else:
-        print(" ".join(f"-S {o}" for o in profiles.check_profile(Path(args.params), path)))
+        overrides = profiles.check_profile(Path(args.params), path)
+        print(" ".join(f"-S {o}" for o in profiles.dvc_set_args(Path(args.params), overrides)))
 
 
 def _run_data(args: argparse.Namespace, params) -> None:
@@ -275,6 +293,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
 
 # Commands that train nothing may run outside the project folder (defaults: the local store, data/).
 PARAMS_OPTIONAL = frozenset({"solve"})
+FAMILY_COMMANDS = ("train", "evaluate", "register", "promote")  # each works on one family's view of params
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(
             args.params, getattr(args, "overrides", []), missing_ok=args.command in PARAMS_OPTIONAL
         )
+        params = load_params(args.params, getattr(args, "overrides", []))
+        if args.command in FAMILY_COMMANDS:
+            params = params.for_family(args.family or params.pipeline.dataset)
         COMMANDS[args.command](args, params)
     except ConfigError as err:
         print(f"hrm: config error: {err}", file=sys.stderr)

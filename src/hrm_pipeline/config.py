@@ -3,14 +3,20 @@
 Each work module owns the dataclass of its section (``SudokuConfig``, ``TrainConfig``, ...); this module only
 composes them. OmegaConf merges the YAML and the ``key=value`` overrides onto the structured schema, so an
 unknown key or a wrong type is refused with the key's name, and callers get plain dataclass objects back.
+
+Every family (sudoku, maze, arc) gets its own model: ``families.<name>`` holds the keys of the shared
+``model`` / ``train`` / ``evaluate`` / ``registry`` sections that this family changes, and
+:meth:`Params.for_family` hands the work functions one family's view (its dataset as ``pipeline.dataset``, the
+merged sections, its reports under ``reports/<name>``), so they never need to know there are several.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 from omegaconf import OmegaConf
@@ -39,16 +45,48 @@ ModelParams = dataclasses.make_dataclass(
 )
 
 
+# One family's changes to a shared section: the section's fields, each optional (None = the shared value).
+# Derived from the section's own dataclass, so a field added there can be overridden per family at once.
+def _overrides_of(cls: type, name: str, exclude: tuple[str, ...] = ()) -> type:
+    hints = typing.get_type_hints(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.name not in exclude]
+    return dataclasses.make_dataclass(name, [(f, Optional[hints[f]], field(default=None)) for f in fields])  # noqa: UP045
+
+
+ModelOverrides = _overrides_of(HRMConfig, "ModelOverrides", DATA_DERIVED_MODEL_FIELDS)
+TrainOverrides = _overrides_of(TrainConfig, "TrainOverrides")
+EvaluateOverrides = _overrides_of(EvaluateConfig, "EvaluateOverrides")
+RegistryOverrides = _overrides_of(RegistryConfig, "RegistryOverrides")
+OVERRIDABLE = ("model", "train", "evaluate", "registry")  # the shared sections a family may change
+
+
+@dataclass
+class FamilyParams:
+    model: ModelOverrides = field(default_factory=ModelOverrides)  # type: ignore[valid-type]
+    train: TrainOverrides = field(default_factory=TrainOverrides)  # type: ignore[valid-type]
+    evaluate: EvaluateOverrides = field(default_factory=EvaluateOverrides)  # type: ignore[valid-type]
+    registry: RegistryOverrides = field(default_factory=RegistryOverrides)  # type: ignore[valid-type]
+
+
+@dataclass
+class FamiliesConfig:
+    sudoku: FamilyParams = field(default_factory=FamilyParams)
+    maze: FamilyParams = field(default_factory=FamilyParams)
+    arc: FamilyParams = field(default_factory=FamilyParams)
+
+
 @dataclass
 class PathsConfig:
     data_dir: str = "data"  # one folder per dataset below it
-    runs_dir: str = "runs"  # training outputs (checkpoints, curves)
-    reports_dir: str = "reports"  # validation reports, metrics, plots
+    runs_dir: str = "runs"  # training outputs, one folder per family (checkpoints, curves)
+    reports_dir: str = "reports"  # validation reports; reports/<family>: metrics, plots, registry records
+    validation_dir: str = ""  # "" = <reports_dir>/validation (a family's view keeps the shared one)
 
 
 @dataclass
 class PipelineConfig:
-    dataset: str = "sudoku"  # which dataset the train stage uses
+    families: list[str] = field(default_factory=lambda: list(DATASETS))  # one model each under `dvc repro`
+    dataset: str = "sudoku"  # the family of `hrm train|evaluate|register|promote` run without one
 
 
 @dataclass
@@ -63,6 +101,39 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    families: FamiliesConfig = field(default_factory=FamiliesConfig)
+
+    def for_family(self, name: str) -> Params:
+        """Family ``name``'s view: ``pipeline.dataset`` = name, the shared sections with ``families.<name>``
+        merged in, reports under ``<reports_dir>/<name>`` (validation reports stay shared)."""
+        if name not in DATASETS:
+            raise ConfigError(f"unknown family {name!r}; expected one of {', '.join(DATASETS)}")
+        changes = getattr(self.families, name)
+        merged = {}
+        for section in OVERRIDABLE:
+            set_here = {
+                k: v for k, v in dataclasses.asdict(getattr(changes, section)).items() if v is not None
+            }
+            try:  # replace() runs the section's own checks on the merged values
+                merged[section] = dataclasses.replace(getattr(self, section), **set_here)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"families.{name}.{section}: {str(err).splitlines()[0]}") from None
+        paths = dataclasses.replace(
+            self.paths,
+            reports_dir=str(Path(self.paths.reports_dir) / name),
+            validation_dir=str(self.validation_dir()),
+        )
+        view = dataclasses.replace(
+            self, paths=paths, pipeline=dataclasses.replace(self.pipeline, dataset=name), **merged
+        )
+        try:
+            view.model_config(vocab_size=2, seq_len=1, num_puzzle_identifiers=1)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"families.{name}.model: {str(err).splitlines()[0]}") from None
+        return view
+
+    def validation_dir(self) -> Path:
+        return Path(self.paths.validation_dir or Path(self.paths.reports_dir) / "validation")
 
     def dataset_config(self, name: str) -> Any:
         if name not in DATASETS:
@@ -73,7 +144,7 @@ class Params:
         return Path(self.paths.data_dir) / name
 
     def validation_report(self, name: str) -> Path:
-        return Path(self.paths.reports_dir) / "validation" / f"{name}.json"
+        return self.validation_dir() / f"{name}.json"
 
     def model_config(self, *, vocab_size: int, seq_len: int, num_puzzle_identifiers: int) -> HRMConfig:
         return HRMConfig(
@@ -120,10 +191,17 @@ def load_params(
             raise
         raise ConfigError(f"{path}: {_failing_section(merged)}{str(err).splitlines()[0]}") from None
     assert isinstance(params, Params)
-    if params.pipeline.dataset not in DATASETS:
-        raise ConfigError(
-            f"pipeline.dataset: {params.pipeline.dataset!r} is not one of {', '.join(DATASETS)}"
-        )
+    for key, names in (("dataset", [params.pipeline.dataset]), ("families", params.pipeline.families)):
+        unknown = [n for n in names if n not in DATASETS]
+        if unknown:
+            raise ConfigError(f"pipeline.{key}: {unknown[0]!r} is not one of {', '.join(DATASETS)}")
+    if len(set(params.pipeline.families)) != len(params.pipeline.families):
+        raise ConfigError(f"pipeline.families: {params.pipeline.families} names a family twice")
+    for name in DATASETS:  # every family's overrides, checked now rather than when its stage runs
+        try:
+            params.for_family(name)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
     return params
 
 

@@ -1,6 +1,7 @@
 """Profiles: overlays of params.yaml (``profiles/<name>.yaml``) that switch to a recipe in one step.
 
-A profile holds only the keys it changes. ``hrm profile NAME`` prints them as ``-S key=value`` arguments for
+A profile holds only the keys it changes (a family's model and recipe go in ``families.<family>``, so profiles
+of different families combine). ``hrm profile NAME`` prints them as ``-S key=value`` arguments for
 ``dvc exp run`` (DVC records the run as an experiment, comparable with ``dvc exp show``); ``--write`` merges
 them into params.yaml instead. Either way the merged result is checked against the typed schema first.
 """
@@ -45,6 +46,21 @@ def profile_overrides(path: Path) -> list[str]:
 
     walk("", OmegaConf.to_container(OmegaConf.load(path)))
     return flat
+
+
+def dvc_set_args(params_path: Path, overrides: list[str]) -> list[str]:
+    """``overrides`` as ``dvc exp run -S`` arguments: DVC (Hydra's grammar) refuses to set a key the params
+    file lacks (e.g. inside an empty ``families.<family>.model: {}``) unless it is written ``++key=value``."""
+    doc = OmegaConf.load(params_path) if params_path.exists() else OmegaConf.create()
+    args = []
+    for override in overrides:
+        key = override.partition("=")[0]
+        present = OmegaConf.select(doc, key, default=_MISSING) is not _MISSING
+        args.append(override if present else f"++{override}")
+    return args
+
+
+_MISSING = object()
 
 
 def check_profile(params_path: Path, path: Path) -> list[str]:

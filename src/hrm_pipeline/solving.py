@@ -59,7 +59,7 @@ def add_parser(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
     src.add_argument(
         "--model-uri",
         metavar="URI",
-        help="MLflow model to load (default: models:/<registry.model_name>@champion for the family)",
+        help="MLflow model to load (default: the family's champion, models:/hrm-<family>@champion)",
     )
     p.add_argument(
         "--data",
@@ -197,11 +197,15 @@ def _from_registry(args: argparse.Namespace, params):
     from hrm_pipeline.errors import InputError
     from hrm_pipeline.serving import HRMPuzzleModel
     from hrm_pipeline.tracking.connection import bounded_requests, first_line, resolve_uri
+    from hrm_pipeline.tracking.registry import champion_uri
 
-    name = params.registry.model_name.replace("{dataset}", args.family)
-    uri = args.model_uri or f"models:/{name}@champion"
+    # The family's own champion (hrm-<family>, with its families.<family>.registry overrides).
+    uri = args.model_uri or champion_uri(params.for_family(args.family))
     store = resolve_uri(params.tracking)
-    hint = "register one with `hrm register`, or pass --checkpoint runs/<dataset>/model.pt"
+    hint = (
+        f"`dvc repro` trains and registers one (or `hrm train|evaluate|register|promote {args.family}`), or "
+        f"pass --checkpoint runs/{args.family}/model.pt"
+    )
     local_db = Path(store.removeprefix(SQLITE)) if store.startswith(SQLITE) else None
     # A registry URI against a local store that does not exist yet: say so instead of creating an empty one.
     if uri.startswith("models:/") and local_db is not None and not local_db.is_file():

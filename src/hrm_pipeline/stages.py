@@ -1,7 +1,9 @@
 """One adapter per pipeline step: read the config, call the work, write the files.
 
 DVC stage commands (``hrm generate ...`` in dvc.yaml) and Prefect tasks both call these functions; neither
-re-implements them.
+re-implements them. ``train`` .. ``promote`` work on the family ``pipeline.dataset``; their callers hand
+them that family's view of the params (:meth:`Params.for_family`: its overrides merged, reports in
+``reports/<family>``), as ``hrm train maze`` and the stage ``train@maze`` do.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def require_validated(params: Params, name: str) -> None:
 
 def train(params: Params, *, progress: bool = True):
     """Train on the validated tables of ``pipeline.dataset``; outputs go to ``runs/<dataset>``, curves to
-    ``reports/train``, params/metrics/artifacts to the run's MLflow run (reopened on resume)."""
+    ``<reports_dir>/train``, params/metrics/artifacts to the run's MLflow run (reopened on resume)."""
     from hrm_pipeline.tracking.hooks import track_training
     from hrm_pipeline.train import launch
     from hrm_pipeline.train import train as run_training
@@ -79,7 +81,7 @@ def train(params: Params, *, progress: bool = True):
 
 
 def evaluate(params: Params, *, progress: bool = True):
-    """Score runs/<dataset>/model.pt on the validated test split: reports/metrics.json and reports/eval."""
+    """Score runs/<dataset>/model.pt on the validated test split: <reports_dir>/metrics.json and /eval."""
     from hrm_pipeline.evaluation.run import run_evaluation
     from hrm_pipeline.tracking.hooks import log_evaluation
 
@@ -90,14 +92,14 @@ def evaluate(params: Params, *, progress: bool = True):
 
 
 def register(params: Params):
-    """Register runs/<dataset>/model.pt in MLflow (alias ``challenger``); writes reports/registry.json."""
+    """Register runs/<dataset>/model.pt in MLflow (alias ``challenger``); writes registry.json."""
     from hrm_pipeline.tracking.registry import register as register_model
 
     return register_model(params)
 
 
 def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict:
-    """Move alias ``champion`` by the promotion gate (or back, on rollback); writes reports/promotion.json."""
+    """Move alias ``champion`` by the promotion gate (or back, on rollback); writes promotion.json."""
     from hrm_pipeline.tracking.registry import promote as promote_model
 
     return promote_model(params, mode=mode, rollback=rollback)

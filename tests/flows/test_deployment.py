@@ -1,6 +1,6 @@
 """End to end: a real Prefect server on a free loopback port, the deployments of prefect.yaml with their
 cron schedules, a triggered run of the scheduled weekly-retrain deployment executed by a process worker, then
-the run's state, the registered model and DVC's agreement."""
+the run's state, the registered models (one per family) and DVC's agreement."""
 
 import json
 import re
@@ -22,9 +22,8 @@ import json, mlflow
 from hrm_pipeline.config import load_params
 mlflow.set_tracking_uri(load_params().tracking.uri)
 client = mlflow.MlflowClient()
-name = json.load(open("reports/registry.json"))["model_name"]
-print(json.dumps({alias: str(client.get_model_version_by_alias(name, alias).version)
-                  for alias in ("challenger", "champion")}))
+print(json.dumps({family: {alias: str(client.get_model_version_by_alias(f"hrm-{family}", alias).version)
+                           for alias in ("challenger", "champion")} for family in ("sudoku", "maze")}))
 """
 
 
@@ -55,9 +54,11 @@ def test_scheduled_deployment_run_by_a_worker_trains_and_registers_a_model(serve
 
     state = {r["id"]: r["state"] for r in flow_runs(ws, server)}
     assert state[run_id] == "COMPLETED"
-    registry = json.loads((ws / "reports" / "registry.json").read_text())
-    assert registry["version"] == "1" and registry["model_name"] == "hrm-sudoku"
+    for family in ("sudoku", "maze"):  # pipeline.families: one model each
+        registry = json.loads((ws / "reports" / family / "registry.json").read_text())
+        assert registry["version"] == "1" and registry["model_name"] == f"hrm-{family}"
     aliases = json.loads(run([sys.executable, "-c", REGISTRY], ws).strip().splitlines()[-1])
-    assert aliases == {"challenger": "1", "champion": "1"}  # a first model passes the gate
+    first = {"challenger": "1", "champion": "1"}  # a first model passes the gate
+    assert aliases == {"sudoku": first, "maze": first}
     # The flow recorded every stage it ran: DVC has nothing left to do.
     assert "Running stage" not in run(["dvc", "repro", "--dry"], ws)
