@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 
 from flows.stage_tasks import push, stage_task
 from flows.workspace import apply_overrides, workspace_slot
-from hrm_pipeline.config import DATASETS
+from hrm_pipeline.data.catalog import DATASETS
 from hrm_pipeline.data_versions import commit_version
 
 

@@ -5,6 +5,9 @@ Why not ``dvc repro`` as the task body: DVC holds its repo lock for the whole co
 over datasets would queue behind each other. The stage functions run concurrently here; only the status
 check and the commit (hashing, a second or so) take DVC's lock, waiting for it instead of failing.
 
+The task runs the stage's own ``cmd`` from dvc.yaml in-process (``hrm_pipeline.cli.dispatch``), so a flow
+and `dvc repro` make the same call with the same flags.
+
 The cache key is DVC's own: a stage whose deps, params and outs match dvc.lock is skipped. (Prefect's input
 hashing cannot see the workspace: a rolled-back or deleted dataset changes no task argument.)
 """
@@ -12,16 +15,17 @@ hashing cannot see the workspace: a rolled-back or deleted dataset changes no ta
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import shlex
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import yaml
 from prefect import allow_failure, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from hrm_pipeline import stages
-from hrm_pipeline.config import ConfigError, Params, load_params
+from hrm_pipeline import cli
+from hrm_pipeline.config import ConfigError, load_params
 from hrm_pipeline.data.schema import ValidationFailed
 from hrm_pipeline.data_versions import dvc
 from hrm_pipeline.errors import InputError
@@ -29,16 +33,6 @@ from hrm_pipeline.train.loop import TrainingDiverged
 
 PARAMS_FILE = "params.yaml"
 
-# dvc.yaml stage group -> the stage function DVC's `cmd` calls through `hrm` (the model stages on the
-# family's view of the params, as `hrm train <family>` does).
-STAGE_CALLS: dict[str, Callable[[Params, str], object]] = {
-    "generate": lambda p, item: stages.generate(p, item, progress=False),
-    "validate": lambda p, item: stages.validate(p, item),
-    "train": lambda p, item: stages.train(p.for_family(item), progress=False),
-    "evaluate": lambda p, item: stages.evaluate(p.for_family(item), progress=False),
-    "register": lambda p, item: stages.register(p.for_family(item)),
-    "promote": lambda p, item: stages.promote(p.for_family(item)),
-}
 # Retries only where a second try can succeed: training resumes from its last checkpoint after a crash,
 # the registry and the remote may be briefly unreachable. Generation and validation are deterministic.
 RETRIES = {"train": 1, "register": 2, "promote": 2}
@@ -95,14 +89,31 @@ def run_stage(stage: str, root: str = ".") -> str:
     if tracked and is_current(stage, path):
         log.info("%s: up to date in dvc.lock, skipped", stage)
         return "skipped"
-    group, _, item = stage.partition("@")
-    STAGE_CALLS[group](load_params(path / PARAMS_FILE), item)
+    cli.dispatch(stage_argv(stage, path))
     if tracked:
         out = dvc(path, "commit", "--force", stage)
         if out.returncode != 0:
             raise StageFailed(f"dvc commit {stage}: {out.stderr.strip()}")
         log.info("%s: ran and recorded in dvc.lock", stage)
     return "ran"
+
+
+def stage_argv(stage: str, root: Path) -> list[str]:
+    """The ``hrm`` arguments of a stage, read from its ``cmd`` in dvc.yaml (``${item}`` filled in), so a flow
+    runs exactly what `dvc repro` runs: a flag added to a ``cmd`` cannot drift from the flows."""
+    group, _, item = stage.partition("@")
+    spec = _dvc_yaml(root.resolve(), (root / "dvc.yaml").stat().st_mtime_ns)["stages"].get(group)
+    if spec is None:
+        raise StageFailed(f"dvc.yaml has no stage {group!r}")
+    argv = shlex.split(spec.get("do", spec)["cmd"].replace("${item}", item))
+    if argv[0] != "hrm":
+        raise StageFailed(f"dvc.yaml stage {group!r} does not run `hrm`: {argv[0]!r}")
+    return [*argv[1:], "--params", str(root / PARAMS_FILE)]
+
+
+@cache
+def _dvc_yaml(root: Path, _mtime: int) -> dict[str, Any]:
+    return yaml.safe_load((root / "dvc.yaml").read_text())
 
 
 def stage_task(stage: str):

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hrm_pipeline import __version__
+from hrm_pipeline.data.catalog import DATASETS
 
 EXIT_INVALID_DATA = 1  # validation failed: the data is wrong, the command was right
 EXIT_FAILED = 1  # the run itself failed (e.g. training diverged past every allowed restore)
 EXIT_USAGE = 2  # the user's input (arguments, params, paths) is wrong
-
-DATASET_CHOICES = ("sudoku", "maze", "arc")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +35,7 @@ def _family(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "family",
         nargs="?",
-        choices=DATASET_CHOICES,
+        choices=DATASETS,
         help="which family's model (default: pipeline.dataset); its settings are the shared sections of "
         "params.yaml with families.<family> merged in",
     )
@@ -58,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build a dataset (generate or import, augment) into data/<name>",
         description="Build a dataset from its params.yaml section and write it atomically to data/<name>.",
     )
-    gen.add_argument("dataset", choices=DATASET_CHOICES)
+    gen.add_argument("dataset", choices=DATASETS)
     _common(gen)
 
     val = sub.add_parser(
@@ -69,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             "puzzle is equivalent to a train puzzle. Exits 1 with a report of the first failing rows."
         ),
     )
-    val.add_argument("dataset", choices=DATASET_CHOICES)
+    val.add_argument("dataset", choices=DATASETS)
     _common(val)
 
     tr = sub.add_parser(
@@ -162,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("rev", metavar="REV", help="git revision whose data to restore")
     rollback.add_argument(
-        "--dataset", action="append", choices=DATASET_CHOICES, help="only this dataset (repeatable)"
+        "--dataset", action="append", choices=DATASETS, help="only this dataset (repeatable)"
     )
     for p in (versions, rollback):
         p.set_defaults(params="params.yaml")
@@ -296,26 +295,40 @@ PARAMS_OPTIONAL = frozenset({"solve"})
 FAMILY_COMMANDS = ("train", "evaluate", "register", "promote")  # each works on one family's view of params
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # Imported here so `hrm --help` stays fast (torch and pandera take seconds to import).
+def dispatch(argv: list[str]) -> None:
+    """Parse ``argv`` (without the program name) and run the command; errors propagate as exceptions.
+
+    ``main`` maps them to one line and an exit code; the Prefect flows call this with the ``cmd`` of each
+    dvc.yaml stage, so a stage runs the same call from both (flows/stage_tasks.py).
+    """
     from hrm_pipeline.config import ConfigError, load_params
+
+    args = build_parser().parse_args(argv)
+    if _names_params(argv) and not Path(args.params).is_file():  # only the default may be absent
+        raise ConfigError(f"no params file at {args.params}")
+    params = load_params(
+        args.params, getattr(args, "overrides", []), missing_ok=args.command in PARAMS_OPTIONAL
+    )
+    if args.command in FAMILY_COMMANDS:
+        params = params.for_family(args.family or params.pipeline.dataset)
+    COMMANDS[args.command](args, params)
+
+
+def _names_params(argv: list[str]) -> bool:
+    return any(a == "--params" or a.startswith("--params=") for a in argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    build_parser().parse_args(argv)  # --help, --version and usage errors exit here, before slow imports
+    # Imported here so `hrm --help` stays fast (torch and pandera take seconds to import).
+    from hrm_pipeline.config import ConfigError
     from hrm_pipeline.data.schema import ValidationFailed
     from hrm_pipeline.errors import InputError
     from hrm_pipeline.train.loop import TrainingDiverged
 
-    raw = sys.argv[1:] if argv is None else argv
-    named = any(a == "--params" or a.startswith("--params=") for a in raw)
     try:
-        if named and not Path(args.params).is_file():  # only the default may be absent (= all defaults)
-            raise ConfigError(f"no params file at {args.params}")
-        params = load_params(
-            args.params, getattr(args, "overrides", []), missing_ok=args.command in PARAMS_OPTIONAL
-        )
-        params = load_params(args.params, getattr(args, "overrides", []))
-        if args.command in FAMILY_COMMANDS:
-            params = params.for_family(args.family or params.pipeline.dataset)
-        COMMANDS[args.command](args, params)
+        dispatch(argv)
     except ConfigError as err:
         print(f"hrm: config error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from hrm_pipeline.data.arc import ArcConfig
+from hrm_pipeline.data.catalog import DATASETS
 from hrm_pipeline.data.maze import MazeConfig
 from hrm_pipeline.data.sudoku import SudokuConfig
 from hrm_pipeline.evaluation import EvaluateConfig
@@ -30,7 +31,6 @@ from hrm_pipeline.model import HRMConfig
 from hrm_pipeline.tracking import RegistryConfig, TrackingConfig
 from hrm_pipeline.train import TrainConfig
 
-DATASETS = ("sudoku", "maze", "arc")
 # Filled from the dataset's metadata at train time, so params.yaml never repeats them.
 DATA_DERIVED_MODEL_FIELDS = ("vocab_size", "seq_len", "num_puzzle_identifiers")
 

@@ -21,6 +21,7 @@ from hrm_pipeline.data.arc.encode import SEQ_LEN as ARC_SEQ_LEN
 from hrm_pipeline.data.arc.encode import DecodeError, check_grid
 from hrm_pipeline.data.arc.encode import decode as arc_decode
 from hrm_pipeline.data.arc.encode import encode as arc_encode
+from hrm_pipeline.data.catalog import DATASETS
 from hrm_pipeline.data.maze import grid as maze_grid
 from hrm_pipeline.data.storage import DatasetMeta, read_split
 from hrm_pipeline.data.sudoku.api import analyse
@@ -28,7 +29,6 @@ from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN, valid_grids
 from hrm_pipeline.data.sudoku.solver import Shape
 from hrm_pipeline.errors import InputError
 
-FAMILIES = ("sudoku", "maze", "arc")
 SEVERAL_SOLUTIONS = "the givens admit several solutions; any valid one counts"
 
 
@@ -404,4 +404,4 @@ def codec_for(meta: DatasetMeta, arc_tasks: dict[str, list[dict[str, Any]]] | No
         return MazeCodec(meta.seq_len)
     if meta.dataset == "arc":
         return ArcCodec(arc_tasks)
-    raise InputError(f"no puzzle format for dataset {meta.dataset!r}; expected one of {', '.join(FAMILIES)}")
+    raise InputError(f"no puzzle format for dataset {meta.dataset!r}; expected one of {', '.join(DATASETS)}")

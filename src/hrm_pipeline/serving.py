@@ -223,15 +223,19 @@ def input_example(meta: DatasetMeta) -> pd.DataFrame:
     return pd.DataFrame({INPUT_COLUMN: [text]})
 
 
-def pip_requirements() -> list[str] | None:
-    """The package's own runtime dependencies: known exactly, and MLflow's inference of them (loading the
-    model in a subprocess) costs ~10 s per logged model. None when running from an uninstalled source tree
-    (then MLflow infers them)."""
-    try:
-        declared = importlib.metadata.requires(DISTRIBUTION) or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return [r for r in declared if "extra ==" not in r]
+def pip_requirements() -> list[str]:
+    """Exact pins of what the logged model runs on. Listed, not inferred: MLflow's inference re-imports the
+    model in a subprocess (~10 s per logged model) for the same answer. hrm-pipeline itself installs from this
+    repository (`pip install -e .`)."""
+    import torch
+
+    from hrm_pipeline import __version__
+
+    return [
+        f"{DISTRIBUTION}=={__version__}",
+        f"mlflow=={importlib.metadata.version('mlflow')}",
+        f"torch=={torch.__version__.split('+')[0]}",
+    ]
 
 
 def pyfunc_kwargs(model_path: str | Path, data_dir: str | Path, work_dir: str | Path) -> dict[str, Any]:

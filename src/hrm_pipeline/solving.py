@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-FAMILIES = ("sudoku", "maze", "arc")
+from hrm_pipeline.data.catalog import DATASETS
+
 HALT_CHOICES = ("q", "max")
 SQLITE = "sqlite:///"
 
@@ -45,7 +46,7 @@ def add_parser(sub, common: Callable[[argparse.ArgumentParser], None]) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("family", choices=FAMILIES, help="which kind of puzzle")
+    p.add_argument("family", choices=DATASETS, help="which kind of puzzle")
     p.add_argument(
         "puzzle",
         metavar="PUZZLE",

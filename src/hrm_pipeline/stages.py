@@ -93,13 +93,18 @@ def evaluate(params: Params, *, progress: bool = True):
 
 def register(params: Params):
     """Register runs/<dataset>/model.pt in MLflow (alias ``challenger``); writes registry.json."""
+    from hrm_pipeline.serving import pyfunc_kwargs
     from hrm_pipeline.tracking.registry import register as register_model
 
-    return register_model(params)
+    return register_model(params, pyfunc_kwargs)
 
 
 def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict:
     """Move alias ``champion`` by the promotion gate (or back, on rollback); writes promotion.json."""
+    from hrm_pipeline.evaluation.run import run_evaluation
     from hrm_pipeline.tracking.registry import promote as promote_model
 
-    return promote_model(params, mode=mode, rollback=rollback)
+    def rescore(view: Params) -> dict[str, float]:
+        return run_evaluation(view, progress=False).metrics
+
+    return promote_model(params, mode=mode, rollback=rollback, evaluate=rescore)

@@ -3,7 +3,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hrm_pipeline.train.sampler import IGNORE_INDEX, EpochSampler, make_batch
+from hrm_pipeline.model.losses import IGNORE_LABEL
+from hrm_pipeline.train.sampler import EpochSampler, make_batch
 
 
 def _layout():
@@ -70,6 +71,6 @@ def test_make_batch_maps_ignore_label_to_minus_100(toy_data):
     train = dataclasses.replace(toy_data[0], labels=toy_data[0].labels.copy())
     train.labels[0, 0] = 0  # pad/ignore in the tables
     batch = make_batch(train, np.array([0, 1]))
-    assert batch["labels"][0, 0].item() == IGNORE_INDEX
+    assert batch["labels"][0, 0].item() == IGNORE_LABEL
     assert batch["inputs"].dtype == batch["labels"].dtype == batch["puzzle_identifiers"].dtype
     assert tuple(batch["inputs"].shape) == (2, 16)

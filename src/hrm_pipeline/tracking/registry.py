@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,9 @@ from hrm_pipeline.tracking.promotion import (
     rollback_target,
 )
 from hrm_pipeline.tracking.provenance import data_fingerprint, dvc_data_hash, git_commit, git_dirty
+
+# The evaluate step as the gate needs it: params in, flat metrics out.
+Evaluate = Callable[["Params"], dict[str, float]]
 
 if TYPE_CHECKING:
     from hrm_pipeline.config import Params
@@ -86,11 +90,12 @@ class Registration:
         return dict(self.__dict__)
 
 
-def register(params: Params) -> Registration:
+def register(params: Params, pyfunc: Callable[[Path, Path, str], dict[str, Any]]) -> Registration:
     """Log runs/<dataset>/model.pt as a pyfunc model into its training run, register a version tagged with the
-    git commit, the data hashes and the metrics, point ``challenger`` at it, write reports/registry.json."""
-    from hrm_pipeline.data.storage import read_meta
-    from hrm_pipeline.serving import HRMPuzzleModel, input_example, model_artifacts, signature
+    git commit, the data hashes and the metrics, point ``challenger`` at it, write reports/registry.json.
+
+    ``pyfunc(model_file, data_dir, work_dir)`` gives the ``mlflow.pyfunc.log_model`` arguments of the served
+    model (``serving.pyfunc_kwargs``; the stage wires it in, so tracking does not import serving)."""
 
     name = model_name(params)
     out = run_dir(params)
@@ -121,18 +126,8 @@ def register(params: Params) -> Registration:
         **_eval_tags(params),
         **{safe_name(f"{METRIC_TAG_PREFIX}{k}"): repr(v) for k, v in metrics.items()},
     }
-    meta = read_meta(data_dir)
     with tempfile.TemporaryDirectory() as work, mlflow.start_run(run_id=run_id):
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_ARTIFACT,
-            python_model=HRMPuzzleModel(),
-            artifacts=model_artifacts(model_file, data_dir, work),
-            signature=signature(),
-            input_example=input_example(meta),
-            # Listed, not inferred: inference re-imports the model in a subprocess (seconds) for the same
-            # answer. hrm-pipeline installs from this repository (`pip install -e .`).
-            pip_requirements=_requirements(),
-        )
+        info = mlflow.pyfunc.log_model(name=MODEL_ARTIFACT, **pyfunc(model_file, data_dir, work))
     version = mlflow.register_model(info.model_uri, name, tags=tags)
     with bounded_requests(params.tracking):
         client.set_registered_model_alias(name, CHALLENGER, version.version)
@@ -146,20 +141,6 @@ def register(params: Params) -> Registration:
     )
     write_json(registry_path(params), {**reg.to_json(), "tracking_uri": uri})
     return reg
-
-
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    import torch
-
-    from hrm_pipeline import __version__
-
-    return [
-        f"hrm-pipeline=={__version__}",
-        f"mlflow=={version('mlflow')}",
-        f"torch=={torch.__version__.split('+')[0]}",
-    ]
 
 
 def _by_alias(client: MlflowClient, name: str, alias: str):
@@ -201,14 +182,13 @@ def _candidate(version, metric: str) -> Candidate | None:
 
 
 def _rescore(
-    params: Params, name: str, champion: Candidate, challenger: Candidate
+    params: Params, name: str, champion: Candidate, challenger: Candidate, evaluate: Evaluate
 ) -> tuple[float | None, str]:
     """The champion's gate metric on the challenger's test data, measured here by the evaluate step itself
     (into a temporary folder: the workspace's reports stay the challenger's); (None, why) when impossible."""
     import dataclasses
 
     from hrm_pipeline.data.validate import fingerprint
-    from hrm_pipeline.evaluation.run import run_evaluation
 
     data_dir = params.dataset_dir(params.pipeline.dataset)
     here = {"data_fingerprint": fingerprint(data_dir) if data_dir.is_dir() else "absent"}
@@ -230,23 +210,30 @@ def _rescore(
             paths = dataclasses.replace(
                 params.paths, runs_dir=str(runs.parent), reports_dir=f"{work}/reports"
             )
-            result = run_evaluation(dataclasses.replace(params, paths=paths), progress=False)
+            metrics = evaluate(dataclasses.replace(params, paths=paths))
         except Exception as err:  # an incompatible or unreadable champion: a human's call, said in one line
             return None, first_line(err)
     expected = challenger.scored_on.get("num_examples")
-    if expected is not None and str(result.metrics.get("num_examples")) != expected:
-        return None, f"it was scored on {result.metrics.get('num_examples')} examples, not {expected}"
-    value = result.metrics.get(params.registry.gate_metric)
+    if expected is not None and str(metrics.get("num_examples")) != expected:
+        return None, f"it was scored on {metrics.get('num_examples')} examples, not {expected}"
+    value = metrics.get(params.registry.gate_metric)
     if value is None:
         return None, f"its evaluation has no {params.registry.gate_metric!r}"
     return float(value), ""
 
 
-def promote(params: Params, *, mode: str | None = None, rollback: bool = False) -> dict[str, Any]:
+def promote(
+    params: Params,
+    *,
+    mode: str | None = None,
+    rollback: bool = False,
+    evaluate: Evaluate | None = None,
+) -> dict[str, Any]:
     """Apply the promotion gate (or, with ``rollback``, move ``champion`` back); write reports/promotion.json.
 
     ``mode`` (default ``registry.mode``): ``disabled`` does nothing, ``dry-run`` decides and reports without
-    moving aliases, ``enabled`` decides and moves them.
+    moving aliases, ``enabled`` decides and moves them. ``evaluate(params) -> flat metrics`` re-scores a
+    champion measured on other test data (the stage wires in the evaluate step; tracking does not import it).
     """
     cfg = params.registry
     mode = mode or cfg.mode
@@ -289,7 +276,10 @@ def promote(params: Params, *, mode: str | None = None, rollback: bool = False) 
             new, old = _candidate(challenger, cfg.gate_metric), _candidate(champion, cfg.gate_metric)
             decision = decide(new, old, **gate)
             if decision.action == RESCORE:  # read-only (a temporary folder): dry-run re-scores too
-                rescored, why_not = _rescore(params, name, old, new)
+                if evaluate is None:
+                    rescored, why_not = None, "no evaluate step was given to re-score the champion with"
+                else:
+                    rescored, why_not = _rescore(params, name, old, new, evaluate)
                 decision = after_rescore(decision, new, old, rescored, why_not, **gate)
             promote_now = decision.action == PROMOTE
             if promote_now and act:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hrm_pipeline.data.storage import IGNORE_LABEL_ID, TokenDataset
+from hrm_pipeline.model.losses import IGNORE_LABEL
 
 
 @dataclass
@@ -101,13 +102,10 @@ class EpochSampler:
         self.state = SamplerState(epoch=int(state["epoch"]), cursor=int(state["cursor"]))
 
 
-IGNORE_INDEX = -100  # what the loss skips; the tables store IGNORE_LABEL_ID (0) instead
-
-
 def make_batch(data: TokenDataset, indices: np.ndarray, device: str | torch.device = "cpu") -> dict:
     """Rows ``indices`` of ``data`` as the model's batch dict of int64 tensors on ``device``."""
     labels = data.labels[indices].astype(np.int64)
-    labels[labels == IGNORE_LABEL_ID] = IGNORE_INDEX
+    labels[labels == IGNORE_LABEL_ID] = IGNORE_LABEL  # the loss's ignore label; the tables store 0
     batch = {
         "inputs": torch.from_numpy(data.inputs[indices].astype(np.int64)),
         "labels": torch.from_numpy(labels),
