@@ -67,6 +67,9 @@ def validate_dataset(name: str, data_dir: Path) -> ValidationReport:
         validate_table(df, schema, label=f"{name}/{split}")
         splits[split] = df
     check_no_leakage(name, splits["train"], splits["test"], module.leakage_key)
+    variety = getattr(module, "check_variety", None)  # optional: a dataset's own rules on split variety
+    if variety is not None:
+        variety(meta, splits)
     seconds = time.perf_counter() - start
     rows = {k: v.height for k, v in splits.items()}
     return ValidationReport(

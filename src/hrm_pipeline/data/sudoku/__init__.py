@@ -8,6 +8,7 @@ from hrm_pipeline.data.sudoku.api import Analysis, analyse, count_solutions, par
 from hrm_pipeline.data.sudoku.dataset import (
     SudokuConfig,
     build_tables,
+    check_variety,
     leakage_key,
     read_csv,
     schema,
@@ -31,6 +32,7 @@ __all__ = [
     "canonical_form",
     "canonical_key",
     "count_solutions",
+    "check_variety",
     "leakage_key",
     "parse",
     "random_puzzle",

@@ -9,7 +9,7 @@ import pandera.polars as pa
 import polars as pl
 from tqdm import tqdm
 
-from hrm_pipeline.data.schema import row_check, table_schema
+from hrm_pipeline.data.schema import REPORT_ROWS, ValidationFailed, row_check, table_schema
 from hrm_pipeline.data.storage import DatasetMeta, DatasetTables, token_array
 from hrm_pipeline.data.sudoku.api import analyse, parse
 from hrm_pipeline.data.sudoku.generate import MixGenerator, SearchParams, bucket_of
@@ -46,6 +46,9 @@ class SudokuConfig:
     # Generated puzzles that may share one solution grid; 0 = no cap. Generated train puzzles never have a
     # test puzzle's solution grid either way.
     max_per_solution: int = 0
+    # No two puzzles (of a split, or of train and test) share a solution grid up to symmetry; validate checks
+    # it. Off for 6x6: it has only 49 grids up to symmetry, too few for a split of thousands.
+    distinct_grid_orbits: bool = False
 
 
 @dataclass
@@ -152,6 +155,7 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         max_givens=cfg.max_givens,
         max_steps=cfg.max_steps,
         max_per_solution=cfg.max_per_solution,
+        grid_orbits=cfg.distinct_grid_orbits,
     )
     # separate seed pools: no train puzzle is a local-search neighbour of a test puzzle
     gen = MixGenerator(shape, test_rng, edges=list(cfg.bucket_edges), params=params)
@@ -175,7 +179,7 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
             edges=list(cfg.bucket_edges),
             params=params,
             seen=set(test_keys),
-            avoid_solutions={np.asarray(s, dtype=np.int64).tobytes() for s in test.solutions},
+            avoid_solutions={gen.grid_key(s) for s in test.solutions},
         )
         train = _generate(cfg, shape, cfg.train_size, train_gen, progress)
 
@@ -199,6 +203,7 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
             "box_rows": shape.box_rows,
             "box_cols": shape.box_cols,
             "min_givens": cfg.min_givens,
+            "distinct_grid_orbits": cfg.distinct_grid_orbits,
             "rating_buckets": COARSE_EDGES,
             "rating_bucket_counts": hist,
             "mean_rating": {
@@ -281,3 +286,26 @@ def leakage_key(df: pl.DataFrame, shape: Shape | None = None) -> pl.Series:
     _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
     keys = np.array([canonical_key(digits[i], shape) for i in first], dtype=object)
     return pl.Series("leakage_key", keys[inverse].astype(str) if len(first) else [], dtype=pl.Utf8)
+
+
+def check_variety(meta: DatasetMeta, splits: dict[str, pl.DataFrame]) -> None:
+    """With ``distinct_grid_orbits``: no two groups of train and test share a solution grid up to symmetry."""
+    if not meta.extra.get("distinct_grid_orbits"):
+        return
+    shape = _shape_of(meta)
+    owner: dict[str, tuple[str, int]] = {}
+    clashes = []
+    for name in ("train", "test"):
+        df = splits[name]
+        groups = df["group_id"].to_numpy()
+        _, first = np.unique(groups, return_index=True)
+        labels = _digits(df, "labels")
+        for i in first:
+            key = canonical_key(labels[i], shape)
+            if key in owner:
+                clashes.append(f"      {name} group {groups[i]} shares a grid orbit with {owner[key]}")
+            else:
+                owner[key] = (name, int(groups[i]))
+    if clashes:
+        lines = [f"sudoku: {len(clashes)} group(s) share a solution grid up to symmetry with another"]
+        raise ValidationFailed("\n".join(lines + clashes[:REPORT_ROWS]))

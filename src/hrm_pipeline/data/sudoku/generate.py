@@ -24,7 +24,13 @@ import numpy as np
 
 from hrm_pipeline.data.sudoku.api import analyse
 from hrm_pipeline.data.sudoku.solver import Shape, search, tables_for
-from hrm_pipeline.data.sudoku.symmetry import OrbitSet, apply_transform, random_transform
+from hrm_pipeline.data.sudoku.symmetry import (
+    OrbitSet,
+    apply_transform,
+    canonical_form,
+    canonical_key,
+    random_transform,
+)
 
 # Official Sudoku-Extreme test buckets (guesses) and shares; the last bucket is open-ended.
 OFFICIAL_BUCKET_EDGES = [0, 1, 3, 11, 51]  # bucket i = [edges[i], edges[i+1]) guesses
@@ -55,6 +61,9 @@ class SearchParams:
     # Puzzles that may share one solution grid; 0 = no cap. A clue swap or an added clue keeps the grid,
     # so without a cap a split can descend from a handful of grids (measured: one for 200 6x6 puzzles).
     max_per_solution: int = 0
+    # Solution grids compared up to symmetry (canonical form) instead of as stored: with it no two puzzles
+    # share a grid's orbit (9x9 has ~5.5e9 orbits; 6x6 only 49, too few to hold a split of thousands).
+    grid_orbits: bool = False
 
 
 @dataclass
@@ -62,6 +71,28 @@ class Puzzle:
     puzzle: np.ndarray  # (n*n,) digits, 0 = blank
     solution: np.ndarray
     rating: int
+
+
+# Images rated per orbit rating: the std of the rating over orientations is ~10 guesses, so 16 images give
+# the orbit mean to ~2.5 guesses.
+ORBIT_IMAGES = 16
+
+
+def orbit_rating(puzzle: np.ndarray, shape: Shape, images: int = ORBIT_IMAGES) -> float:
+    """Mean rating over ``images`` symmetry images of the puzzle's canonical form.
+
+    The rating (guesses to the first solution) depends on the orientation, and training shows the model
+    every orientation, so the orbit's mean is the difficulty it meets; one stored orientation can be picked
+    to make the rater guess most. Starting from the canonical form with a fixed image stream makes the
+    figure exactly orientation-independent: a puzzle and any image of it get the same value.
+    """
+    base = canonical_form(puzzle, shape)
+    rng = np.random.default_rng(0)  # fixed: the same images for every member of the orbit
+    total = 0
+    for _ in range(images):
+        t = random_transform(shape, rng)
+        total += analyse(apply_transform(base, t, shape), shape, limit=1).rating
+    return total / images
 
 
 def bucket_of(rating: int, edges: list[int]) -> int:
@@ -138,7 +169,8 @@ class MixGenerator:
             self._orbits.add(np.array([int(c) for c in key], dtype=np.int64), key)
         self._rated: set[bytes] = set()  # grids already offered (local search revisits some)
         self._avoid = set(avoid_solutions or ())
-        self._per_solution: dict[bytes, int] = {}  # solution grid -> puzzles generated on it
+        self._per_solution: dict[bytes, int] = {}  # solution grid key -> puzzles generated on it
+        self._grid_keys: dict[bytes, bytes] = {}  # solution bytes -> key (canonical form costs ~1 ms)
         self.solves = 0  # searches made (for throughput reports)
         self._tables = tables_for(shape)
         top = self.edges[-1]
@@ -155,15 +187,25 @@ class MixGenerator:
     def solution_keys(self) -> set[bytes]:
         return set(self._per_solution)
 
+    def grid_key(self, solution: np.ndarray) -> bytes:
+        """The key solution grids are compared by: as stored, or their canonical form (``grid_orbits``)."""
+        raw = np.asarray(solution, dtype=np.int64).tobytes()
+        if not self.params.grid_orbits:
+            return raw
+        key = self._grid_keys.get(raw)
+        if key is None:
+            key = self._grid_keys[raw] = canonical_key(solution, self.shape).encode()
+        return key
+
     def _solution_open(self, key: bytes) -> bool:
-        """May one more puzzle use the solution grid ``key``?"""
-        cap = self.params.max_per_solution
+        """May one more puzzle use the solution grid ``key`` (see :meth:`grid_key`)?"""
+        cap = 1 if self.params.grid_orbits else self.params.max_per_solution
         return key not in self._avoid and not (cap and self._per_solution.get(key, 0) >= cap)
 
     def _drop_seeds_of(self, key: bytes) -> None:
         """A closed solution grid: its seeds can only produce puzzles on that grid, so they leave the pool."""
         for i in reversed(range(len(self.pool))):
-            if self.pool[i].solution.tobytes() == key:
+            if self.grid_key(self.pool[i].solution) == key:
                 self._retire(i)
 
     # ---- searches ----------------------------------------------------------------------------------
@@ -201,7 +243,7 @@ class MixGenerator:
     def _remember(self, p: Puzzle) -> None:
         """Keep the hardest puzzles as seeds; a newcomer replaces the weakest seed if it scores as high."""
         pr = self.params
-        if not self._solution_open(p.solution.tobytes()):
+        if not self._solution_open(self.grid_key(p.solution)):
             return
         self._since_best += 1
         if p.rating > self._best:
@@ -327,7 +369,7 @@ class MixGenerator:
             p = self._easier(p, quota, givens=int(self.rng.integers(lo, hi + 1)))
         if p is None or not self._fits(p, quota):
             return None
-        key = p.solution.tobytes()
+        key = self.grid_key(p.solution)
         if not self._solution_open(key):
             self._drop_seeds_of(key)
             return None
