@@ -291,7 +291,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, object], None]] = {
 
 
 # Commands that train nothing may run outside the project folder (defaults: the local store, data/).
-PARAMS_OPTIONAL = frozenset({"solve"})
+PARAMS_OPTIONAL = frozenset({"solve", "data"})
 FAMILY_COMMANDS = ("train", "evaluate", "register", "promote")  # each works on one family's view of params
 
 

@@ -160,11 +160,11 @@ def test_train_stage_with_nproc_per_node_2_runs_two_gloo_ranks_and_its_loss_fall
     for rank in range(WORLD):
         assert f"rank {rank} of {WORLD} (gloo" in out.stderr
     assert f"trained to step {steps}/{steps}" in out.stdout  # rank 0's result reached the parent
-    with (tmp_path / "reports" / "train" / "curves.csv").open() as fh:
+    with (tmp_path / "reports" / "sudoku" / "train" / "curves.csv").open() as fh:
         losses = [float(r["loss"]) for r in csv.DictReader(fh)]
     assert len(losses) == steps  # one curve, written by rank 0 alone
     assert sum(losses[-10:]) / 10 < 0.8 * sum(losses[:10]) / 10
     predictor = Predictor.from_file(tmp_path / "runs" / "sudoku" / "model.pt")
-    state = torch.load(tmp_path / "runs" / "sudoku" / "model.pt", weights_only=False)
+    state = torch.load(tmp_path / "runs" / "sudoku" / "model.pt", weights_only=True)
     assert state["train_config"]["nproc_per_node"] == WORLD and state["step"] == steps
     assert predictor.config.seq_len > 0

@@ -12,9 +12,11 @@ Every worker logs ``rank R of N`` to stderr when it joins the group (the record 
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import json
 import logging
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from typing import Any
 from hrm_pipeline.errors import InputError
 
 _RESULT_DIR_ENV = "HRM_LAUNCH_RESULT_DIR"
-_RESULT_NAME = "rank{rank}.pkl"
+_RESULT_NAME = "rank{rank}.json"
 
 
 class LaunchFailed(RuntimeError):
@@ -67,8 +69,8 @@ def relaunch_stage(stage: str, params: Any, nproc: int, device: str, **kwargs: A
         # The resolved params as YAML: every worker loads exactly what this process was given.
         params_file = Path(tmp) / "params.yaml"
         params_file.write_text(OmegaConf.to_yaml(OmegaConf.create(to_plain(params))))
-        job = Path(tmp) / "job.pkl"
-        job.write_bytes(pickle.dumps((stage, str(params_file), kwargs)))
+        job = Path(tmp) / "job.json"
+        job.write_text(json.dumps({"stage": stage, "params": str(params_file), "kwargs": kwargs}))
         cmd = [
             sys.executable,
             "-m",
@@ -110,26 +112,53 @@ def _run(cmd: list[str], env: dict[str, str]) -> int:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+# Results and errors travel as JSON, not pickle: a file must never be able to run code in the caller.
 def _read(path: Path) -> tuple[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return pickle.loads(path.read_bytes())
-    except Exception as err:  # an exception object that does not unpickle still explains itself
+        obj = json.loads(path.read_text())
+        return (obj["status"], _result(obj["value"]) if obj["status"] == "ok" else _error(obj["value"]))
+    except Exception as err:
         return ("error", RuntimeError(f"a training rank failed; its report did not load ({err})"))
 
 
-def _report(rank: int, outcome: tuple[str, Any]) -> None:
+def _result(value: dict[str, Any]) -> Any:
+    from hrm_pipeline.train.evaluate import EvalResult
+    from hrm_pipeline.train.loop import TrainResult
+
+    evals = [(int(step), EvalResult(**r)) for step, r in value["evals"]]
+    final = EvalResult(**value["final_eval"]) if value["final_eval"] is not None else None
+    path = Path(value["model_path"]) if value["model_path"] is not None else None
+    return TrainResult(**{**value, "evals": evals, "final_eval": final, "model_path": path})
+
+
+def _error(value: dict[str, str]) -> Exception:
+    """The worker's exception again when it is one of the package's own (so e.g. TrainingDiverged keeps its
+    exit code), else a RuntimeError with its text."""
+    module, name, message = value["module"], value["type"], value["message"]
+    if module.split(".")[0] == "hrm_pipeline":
+        try:
+            cls = getattr(importlib.import_module(module), name)
+            if isinstance(cls, type) and issubclass(cls, Exception):
+                return cls(message)
+        except Exception:
+            pass
+    return RuntimeError(f"{name}: {message}")
+
+
+def _report(rank: int, status: str, value: Any) -> None:
     folder = os.environ.get(_RESULT_DIR_ENV)
     if not folder:
         return
+    if status == "ok":
+        payload = dataclasses.asdict(value)
+        payload["model_path"] = None if value.model_path is None else str(value.model_path)
+    else:
+        payload = {"module": type(value).__module__, "type": type(value).__name__, "message": str(value)}
     path = Path(folder) / _RESULT_NAME.format(rank=rank)
-    try:
-        data = pickle.dumps(outcome)
-    except Exception:  # an unpicklable exception: keep its text
-        data = pickle.dumps(("error", RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
+    tmp.write_text(json.dumps({"status": status, "value": payload}, default=str))
     os.replace(tmp, path)
 
 
@@ -141,7 +170,8 @@ def _worker(job_path: str) -> int:
     dist_log.addHandler(handler)
     dist_log.setLevel(logging.INFO)
     rank = int(os.environ.get("RANK", "0"))
-    stage, params_file, kwargs = pickle.loads(Path(job_path).read_bytes())
+    job = json.loads(Path(job_path).read_text())
+    stage, params_file, kwargs = job["stage"], job["params"], job["kwargs"]
     try:
         # Entry-point imports (this module runs as a torchrun worker's main, like hrm_pipeline.cli).
         from hrm_pipeline import stages
@@ -149,11 +179,11 @@ def _worker(job_path: str) -> int:
 
         result = getattr(stages, stage)(load_params(params_file), **kwargs)
     except Exception as err:
-        _report(rank, ("error", err))
+        _report(rank, "error", err)
         print(f"hrm: rank {rank}: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
     if rank == 0:
-        _report(rank, ("ok", result))
+        _report(rank, "ok", result)
     return 0
 
 
