@@ -2,8 +2,8 @@
 test split (valid shortest path rate vs copying the input). Figures in CPU-seconds (time.process_time).
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python bench/maze_calibration.py /tmp/maze6 \
-        maze.size=6 maze.min_path_moves=6 train.max_steps=2000 train.eval_interval=500
-(extra arguments are params overrides; the maze family's overrides of params.yaml apply first)
+        families.maze.train.max_steps=2000
+(extra arguments are params overrides; train keys go in families.maze.train, which wins over train)
 """
 
 import json
