@@ -23,6 +23,8 @@ TINY = {
     "model": {"hidden_size": 32, "num_heads": 2, "H_layers": 1, "L_layers": 1, "halt_max_steps": 2},
     "train": {"global_batch_size": 8, "max_steps": 4, "eval_interval": 2, "eval_max_examples": 8,
               "checkpoint_interval": 2, "lr_warmup_steps": 1},
+    # The maze family's CPU overrides (2000 steps) would win over the tiny train section: tiny them too.
+    "families": {"maze": {"train": {"max_steps": 4, "eval_interval": 2, "checkpoint_interval": 2}}},
 }  # fmt: skip
 
 
