@@ -1,8 +1,9 @@
 """Files that appear whole or not at all: write beside the target, then rename over it.
 
 Every report, metrics file, picture and params rewrite in the pipeline goes through here, so a kill
-mid-write leaves the previous version in place and a reader never sees half a file. (Checkpoints have their
-own writer in ``train.checkpoint``: they also fsync and carry a digest.)
+mid-write leaves the previous version in place and a reader never sees half a file. Checkpoints and model
+files use it too, with ``fsync`` and ``keep_previous``; dataset folders are swapped whole by
+``data.storage.atomic_dir``.
 """
 
 from __future__ import annotations
@@ -19,20 +20,50 @@ from typing import Any
 FILE_MODE = 0o644
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def atomic_write(
+    path: str | Path,
+    write: Callable[[Path], None],
+    *,
+    fsync: bool = False,
+    keep_previous: Path | None = None,
+    temp_suffix: str | None = None,
+) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    ``fsync``: flush the file and its folder to disk, so a power cut cannot undo the publication.
+    ``keep_previous``: move the file being replaced there first (a kill between the two renames leaves the
+    previous copy intact). ``temp_suffix`` defaults to ``path``'s own, for writers that pick their format from
+    the name (matplotlib, Polars); a writer's leftovers after a kill are ``.<name>.*<temp_suffix>``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    suffix = temp_suffix or path.suffix or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
         os.chmod(tmp, FILE_MODE)
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if fsync:
+        fsync_dir(path.parent)
     return path
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (a power cut after return must not undo them)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -61,8 +63,8 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypat
     path = tmp_path / "c.pt"
     ckpt.atomic_torch_save({"step": 1}, path)
 
-    def broken_save(obj, fh):
-        fh.write(b"partial")
+    def broken_save(obj, f):
+        Path(f).write_bytes(b"partial")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)

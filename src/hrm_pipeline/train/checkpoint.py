@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from hrm_pipeline.atomic import atomic_write
 from hrm_pipeline.model import Carry
 from hrm_pipeline.model_io import (  # noqa: F401  (re-exported: checkpoint files are model files too)
     COMPILE_PREFIX,
@@ -44,40 +44,18 @@ FORMAT_VERSION = 2  # 2: content digest inside the file; 1 (no digest) still loa
 log = logging.getLogger(__name__)
 
 
-def _write_temp(obj: Any, path: Path) -> Path:
-    """torch.save into a fsynced temp file beside ``path``; the caller renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+TEMP_SUFFIX = ".tmp"  # a save's unpublished file: .checkpoint.pt.<random>.tmp
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames in ``folder`` durable (a power cut after return must not undo them)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path, keep_previous: Path | None = None) -> None:
     """torch.save to a temp file beside ``path``, fsync, then rename over it: never a half-written file."""
-    path = Path(path)
-    tmp = _write_temp(obj, path)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(
+        path,
+        lambda tmp: torch.save(obj, tmp),
+        fsync=True,
+        keep_previous=keep_previous,
+        temp_suffix=TEMP_SUFFIX,
+    )
 
 
 def previous_path(path: Path) -> Path:
@@ -88,7 +66,7 @@ def previous_path(path: Path) -> Path:
 def remove_stale_temps(folder: Path) -> None:
     """Delete temp files a killed save left behind (they would otherwise pile up in the DVC output)."""
     for name in (CHECKPOINT_NAME, MODEL_NAME):
-        for stale in Path(folder).glob(f".{name}.*.tmp"):
+        for stale in Path(folder).glob(f".{name}.*{TEMP_SUFFIX}"):
             stale.unlink(missing_ok=True)
 
 
@@ -133,15 +111,7 @@ def save_checkpoint(
             "train_state": train_state,
         }
     )
-    tmp = _write_temp(payload, path)
-    try:
-        if path.exists():
-            os.replace(path, previous_path(path))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_torch_save(payload, path, keep_previous=previous_path(path))
 
 
 def restore_checkpoint(
