@@ -11,13 +11,16 @@ from hrm_pipeline.config import ConfigError, load_params
 from hrm_pipeline.profiles import check_profile, profile_path, write_profile
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = sorted(p for p in (ROOT / "profiles").glob("*.yaml") if not p.stem.startswith("paper-trm-"))
+PROFILES = sorted((ROOT / "profiles").glob("*.yaml"))
 TRM_PROFILES = sorted((ROOT / "profiles").glob("paper-trm-*.yaml"))
 
 
 @pytest.mark.parametrize("path", TRM_PROFILES, ids=lambda p: p.stem)
 def test_each_trm_profile_gives_the_trm_papers_model_and_recipe(path):
-    params = load_params(ROOT / "params.yaml", check_profile(ROOT / "params.yaml", path))
+    dataset = path.stem.removeprefix("paper-trm-")
+    before = load_params(ROOT / "params.yaml")
+    whole = load_params(ROOT / "params.yaml", check_profile(ROOT / "params.yaml", path))
+    params = whole.for_family(dataset)
     cfg = params.model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
     assert (cfg.recurrence, cfg.gradient, cfg.q_continue) == ("trm", "last_recursion", False)
     assert (cfg.hidden_size, cfg.L_layers, cfg.H_cycles, cfg.L_cycles, cfg.halt_max_steps) == (
@@ -28,13 +31,15 @@ def test_each_trm_profile_gives_the_trm_papers_model_and_recipe(path):
         16,
     )
     assert params.train.lr == pytest.approx(1e-4)
-    dataset = path.stem.removeprefix("paper-trm-")
-    assert params.pipeline.dataset == dataset
+    assert dataset in whole.pipeline.families  # `dvc repro` trains it
+    for other in {"sudoku", "maze", "arc"} - {dataset}:  # the other families keep their recipe
+        assert whole.for_family(other).model == before.for_family(other).model
     assert params.train.weight_decay == pytest.approx(0.1 if dataset == "arc" else 1.0)
     assert cfg.token_mixer == ("mlp" if dataset == "sudoku" else "attention")
 
 
 PAPER = sorted(p for p in PROFILES if p.stem in {f"paper-{f}" for f in ("sudoku", "maze", "arc")})
+assert TRM_PROFILES and set(TRM_PROFILES) <= set(PROFILES)
 
 
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.stem)
