@@ -12,14 +12,13 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 from tqdm import tqdm
 
 from hrm_pipeline.atomic import write_json
-from hrm_pipeline.config import Params
 from hrm_pipeline.data.storage import DatasetMeta, atomic_dir, read_meta, read_split
 from hrm_pipeline.errors import InputError
 from hrm_pipeline.evaluation import plots
@@ -38,6 +37,9 @@ from hrm_pipeline.evaluation.participation import participation_ratio
 from hrm_pipeline.inference import Prediction, Predictor
 from hrm_pipeline.model_io import resolve_device
 from hrm_pipeline.nested import finite_numbers
+
+if TYPE_CHECKING:
+    from hrm_pipeline.config import Params
 
 # Sudoku rating buckets when the metadata names none: the official report's (solver guesses 0 / 1-2 / 3-10 /
 # 11-50 / 51+).
