@@ -12,7 +12,7 @@ from helpers.train import short_train_config
 
 from hrm_pipeline.model import Carry
 from hrm_pipeline.train import checkpoint as ckpt
-from hrm_pipeline.train import loop, train
+from hrm_pipeline.train import guard, loop, train
 
 STEPS = 12
 
@@ -72,11 +72,16 @@ def test_a_non_finite_step_is_skipped_and_counted(tmp_path, toy_train, monkeypat
     assert all(torch.isfinite(t).all() for t in final.values())
 
 
+# log_interval 4: the flags are read at the fetches (steps 2, 4, 6, 8 with checkpoint_interval 2), so the
+# restore triggered by step 7 happens at the fetch of step 8; step 8's record is dropped with the replay.
+@pytest.mark.parametrize("log_interval", [1, 4])
 def test_repeated_non_finite_steps_restore_the_last_good_checkpoint_with_a_lower_lr(
-    tmp_path, toy_train, monkeypatch, caplog
+    tmp_path, toy_train, monkeypatch, caplog, log_interval
 ):
     inj = Injector(monkeypatch, bad_calls={5, 6, 7})  # steps 5-7 in a row; their replays are clean
-    result = _run(tmp_path, toy_train, inj, nonfinite_patience=3, nonfinite_lr_factor=0.25)
+    result = _run(
+        tmp_path, toy_train, inj, nonfinite_patience=3, nonfinite_lr_factor=0.25, log_interval=log_interval
+    )
     steps = [r["step"] for r in result.history]
     # No checkpoint after the skipped step 6, so the last good one is step 4; steps 5.. run again.
     assert steps == [1, 2, 3, 4, 5, 6, 7, *range(5, STEPS + 1)]
@@ -92,12 +97,20 @@ def test_repeated_non_finite_steps_restore_the_last_good_checkpoint_with_a_lower
     assert all(torch.isfinite(t).all() for t in final.values())
 
 
+@pytest.mark.parametrize("log_interval", [1, 4])
 def test_a_run_that_keeps_diverging_stops_with_a_clear_error_and_a_good_checkpoint(
-    tmp_path, toy_train, monkeypatch
+    tmp_path, toy_train, monkeypatch, log_interval
 ):
     inj = Injector(monkeypatch, bad_calls=None)
     with pytest.raises(loop.TrainingDiverged, match=r"after 2 restores \(lr scale 0.25\); lower train.lr"):
-        _run(tmp_path, toy_train, inj, nonfinite_patience=2, nonfinite_max_restores=2)
+        _run(
+            tmp_path,
+            toy_train,
+            inj,
+            nonfinite_patience=2,
+            nonfinite_max_restores=2,
+            log_interval=log_interval,
+        )
     saved = ckpt.load(tmp_path / ckpt.CHECKPOINT_NAME)
     assert saved["train_state"]["step"] == 0
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
@@ -122,6 +135,26 @@ def test_after_a_skipped_step_only_the_carried_rows_with_non_finite_states_are_d
     )
     carry.z_H[1, 2, 0] = math.nan
     carry.z_L[2, 0, 1] = math.inf
-    loop.drop_nonfinite_rows([carry])
+    guard.drop_nonfinite_rows([carry])
     assert carry.halted.tolist() == [False, True, True, True]  # rows 1, 2 restart; row 0 continues
     assert carry.steps.tolist() == [1, 2, 1, 2] and torch.equal(carry.z_H[0], torch.zeros(length, dim))
+
+
+@pytest.mark.parametrize("kind", ["loss", "grad"])
+def test_a_skip_read_at_a_later_fetch_masks_the_update_on_the_device_and_fixes_the_step_counter(
+    tmp_path, toy_train, monkeypatch, kind
+):
+    """log_interval 4: step 3's flag is only read at the fetch of step 4, yet step 3 made no update and the
+    optimiser's step counter ends at the number of good steps."""
+    inj = Injector(monkeypatch, bad_calls={3}, kind=kind)
+    result = _run(tmp_path, toy_train, inj, log_interval=4)
+    assert [r["step"] for r in result.history if r["skipped"]] == [3]
+    assert result.extra["nonfinite_skipped"] == 1 and result.steps_done == STEPS
+    saved = ckpt.load(tmp_path / ckpt.CHECKPOINT_NAME)
+    counters = {s["step"] for opt in saved["optimizers"] for s in opt["state"].values() if "step" in s}
+    assert counters == {STEPS - 1}
+    assert all(torch.isfinite(t).all() for t in saved["model"].values())
+    moments = [
+        v for opt in saved["optimizers"] for s in opt["state"].values() for k, v in s.items() if k != "step"
+    ]
+    assert moments and all(torch.isfinite(v).all() for v in moments)  # the NaN step never reached them

@@ -38,9 +38,9 @@ import torch
 from tqdm.auto import tqdm
 
 from hrm_pipeline.data.storage import TokenDataset
-from hrm_pipeline.model import HRM, Carry, HRMConfig, build_optimizers, compute_loss
+from hrm_pipeline.model import HRM, HRMConfig, build_optimizers, compute_loss
 from hrm_pipeline.train import checkpoint as ckpt
-from hrm_pipeline.train import distributed
+from hrm_pipeline.train import distributed, guard
 from hrm_pipeline.train.config import TrainConfig
 from hrm_pipeline.train.evaluate import EvalResult, eval_subset, evaluate
 from hrm_pipeline.train.sampler import EpochSampler, make_batch
@@ -106,6 +106,12 @@ def _summarise(sums: torch.Tensor, global_batch: int) -> dict[str, float]:
     return rec
 
 
+def to_host(tensor: torch.Tensor) -> torch.Tensor:
+    """Every device->host transfer of the loop goes through here (tests count them; on a GPU each one waits
+    for the queued work): the fetch every log_interval steps, plus checkpoint restores."""
+    return tensor.cpu()
+
+
 def _check_batch(cfg: TrainConfig, world_size: int) -> tuple[int, int]:
     if cfg.global_batch_size % world_size:
         raise ValueError(f"global_batch_size {cfg.global_batch_size} not divisible by {world_size} ranks")
@@ -162,7 +168,8 @@ class _Pending:
     step: int
     lr: float
     sums: torch.Tensor  # (len(_SUM_KEYS),) float64
-    skipped: bool
+    bad: torch.Tensor | None  # 0-dim device bool: the update was masked (None: guard off)
+    stepped: list[dict]  # optimiser states whose step counter the step advanced (see guard.uncount_steps)
 
 
 class _Trainer:
@@ -253,26 +260,21 @@ class _Trainer:
         cfg = self.cfg
         while self.step < self.n_total:
             lr = self.set_lr()
-            sums, skipped = self.train_step()
             self.step += 1
-            self.pending.append(_Pending(self.step, lr, sums, skipped))
-            if skipped and self.on_skipped():
-                continue  # restored an earlier step
-            if not skipped:
-                self.consecutive_bad = 0
+            self.pending.append(_Pending(self.step, lr, *self.train_step()))
             step = self.step
             last = step == self.n_total
             do_eval = self.eval_data is not None and cfg.eval_interval > 0 and step % cfg.eval_interval == 0
-            # No checkpoint after a skipped step (unless it is the last): the newest one must be a good state.
             interval = cfg.checkpoint_interval > 0 and step % cfg.checkpoint_interval == 0
-            do_ckpt = last or (interval and self.consecutive_bad == 0)
-            if last or do_eval or do_ckpt or step % max(1, cfg.log_interval) == 0:
-                self.fetch()
+            if last or do_eval or interval or step % max(1, cfg.log_interval) == 0:
+                if self.fetch():
+                    continue  # the guard restored an earlier step
             if do_eval and not last:
                 result = self.evaluate(self.eval_rows)
                 self.evals.append((step, result))
                 self.emit(step, result.as_metrics())
-            if do_ckpt:
+            # No checkpoint after a skipped step (unless it is the last): the newest one must be a good state.
+            if last or (interval and self.consecutive_bad == 0):
                 self.save(step)
         self.fetch()
 
@@ -286,8 +288,9 @@ class _Trainer:
                 group["lr"] = group["base_lr"] * factor
         return cfg.lr * factor
 
-    def train_step(self) -> tuple[torch.Tensor, bool]:
-        """One ACT segment per micro-batch, one update; returns the step's sums and whether it was skipped."""
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor | None, list[dict]]:
+        """One ACT segment per micro-batch, one update, no host sync; returns the step's device sums, its
+        non-finite flag (device bool; the update is masked where it is true) and the states it stepped."""
         cfg, info = self.cfg, self.info
         rows = self.sampler.next_batch()[info.rank * self.local_batch : (info.rank + 1) * self.local_batch]
         batch = make_batch(self.train_data, rows, self.device)
@@ -306,35 +309,25 @@ class _Trainer:
         distributed.all_reduce_grads(self.dense_params, info)
         if self.model.puzzle_emb is not None:
             distributed.sync_puzzle_embedding_grads(self.model.puzzle_emb, info)
+        bad = None
         if cfg.grad_clip > 0:
             norm = torch.nn.utils.clip_grad_norm_(self.dense_params, cfg.grad_clip)
         elif self.guard:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in self.dense_params if p.grad is not None])
-        # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through the
-        # same layers, so a NaN there shows in the dense gradients too.
-        skipped = self.guard and _any_rank_nonfinite(sums[0], norm, info)
+            norm = guard.grad_norm(self.dense_params)
+        if self.guard:
+            # The puzzle-embedding gradient is not checked on its own: it comes from the same loss through
+            # the same layers, so a NaN there shows in the dense gradients too.
+            bad = guard.any_rank_nonfinite(sums[0], norm, info)
+            guard.drop_nonfinite_rows(self.carries)  # a no-op unless this step went non-finite
+        stepped = guard.step_unless(self.optimizers, bad)
         for opt in self.optimizers:
-            if not skipped:
-                opt.step()
             opt.zero_grad(set_to_none=True)
-        return sums, skipped
+        return sums, bad, stepped
 
-    def on_skipped(self) -> bool:
-        """Count a skipped step; after nonfinite_patience in a row restore. True when it restored."""
-        drop_nonfinite_rows(self.carries or [])
-        self.nonfinite["skipped"] += 1
-        self.consecutive_bad += 1
-        if self.consecutive_bad < self.cfg.nonfinite_patience:
-            return False
-        self.nonfinite_restore()
-        self.consecutive_bad = 0
-        return True
-
-    def nonfinite_restore(self) -> None:
-        """Back to the last good checkpoint with a lower lr."""
-        self.fetch()
+    def nonfinite_restore(self, at_step: int) -> None:
+        """Back to the last good checkpoint with a lower lr (or TrainingDiverged)."""
         cfg, nonfinite = self.cfg, self.nonfinite
-        why = f"non-finite loss or gradients for {cfg.nonfinite_patience} steps in a row at step {self.step}"
+        why = f"non-finite loss or gradients for {cfg.nonfinite_patience} steps in a row at step {at_step}"
         if nonfinite["restores"] >= cfg.nonfinite_max_restores:
             raise TrainingDiverged(
                 f"{why}, after {nonfinite['restores']} restores (lr scale {nonfinite['lr_scale']:g}); "
@@ -357,18 +350,24 @@ class _Trainer:
 
     # ----- bookkeeping -----
 
-    def fetch(self) -> None:
-        """Turn pending device sums into history records (the non-finite guard aside, the only host sync)."""
+    def fetch(self) -> bool:
+        """The loop's one host sync: pending device sums and skip flags become history records and callbacks,
+        and the guard acts on the flags (counts skips; after nonfinite_patience in a row, restores and
+        returns True, dropping the records of the steps after the one that triggered it)."""
         if not self.pending:
-            return
-        cfg = self.cfg
-        sums = distributed.all_reduce_sum(torch.stack([p.sums for p in self.pending]), self.info).cpu()
+            return False
+        cfg, pending = self.cfg, self.pending
+        self.pending = []
+        sums = distributed.all_reduce_sum(torch.stack([p.sums for p in pending]), self.info)
+        flags = torch.stack([p.bad for p in pending]) if self.guard else torch.zeros(len(pending), dtype=bool)
+        host = to_host(torch.cat([sums, flags.to(sums).unsqueeze(1)], dim=1))
         now = time.perf_counter()
-        per_step = (now - self.last_fetch) / len(self.pending)
+        per_step = (now - self.last_fetch) / len(pending)
         self.last_fetch = now
-        for p, row in zip(self.pending, sums, strict=True):
-            rec = {"step": p.step, "lr": p.lr, **_summarise(row, cfg.global_batch_size)}
-            rec["skipped"] = float(p.skipped)
+        for p, row in zip(pending, host, strict=True):
+            skipped = bool(row[-1])
+            rec = {"step": p.step, "lr": p.lr, **_summarise(row[:-1], cfg.global_batch_size)}
+            rec["skipped"] = float(skipped)
             rec["examples_per_s"] = cfg.global_batch_size / per_step  # example-segments per second
             rec["solved_per_s"] = rec["halted"] / per_step  # examples that finished their ACT run
             self.history.append(rec)
@@ -377,11 +376,21 @@ class _Trainer:
                 k: v for k, v in rec.items() if k != "step" and not (k in _HALTED_KEYS and math.isnan(v))
             }
             self.emit(p.step, {f"train/{k}": float(v) for k, v in logged.items()})
-        self.bar.update(len(self.pending))
-        self.pending.clear()
+            self.bar.update(1)
+            if not skipped:
+                self.consecutive_bad = 0
+                continue
+            guard.uncount_steps(p.stepped)
+            self.nonfinite["skipped"] += 1
+            self.consecutive_bad += 1
+            if self.consecutive_bad >= cfg.nonfinite_patience:
+                self.consecutive_bad = 0
+                self.nonfinite_restore(p.step)
+                return True
         self.bar.set_postfix(
             loss=f"{rec['loss']:.3f}", acc=f"{rec['accuracy']:.3f}", ex_s=f"{rec['examples_per_s']:.0f}"
         )
+        return False
 
     def emit(self, at_step: int, metrics: dict[str, float]) -> None:
         if self.info.is_main:
@@ -433,7 +442,9 @@ class _Trainer:
         ckpt.set_rng_state(state["rng"], self.exploration)
         by_rank = state.get("exploration_by_rank")
         if by_rank is not None and by_rank.shape[0] == self.info.world_size:
-            self.exploration.set_state(by_rank[self.info.rank].cpu().clone())  # a view at an offset crashes
+            self.exploration.set_state(
+                to_host(by_rank[self.info.rank]).clone()
+            )  # a view at an offset crashes
         self.nonfinite.update(state.get("nonfinite", {}))
         self.carries = self._carries_from(state.get("carry"), int(state["step"]), source)
         return int(state["step"]), source
@@ -489,13 +500,6 @@ class _Trainer:
         )
 
 
-def drop_nonfinite_rows(carries: Sequence[Carry]) -> None:
-    """Mark carried rows whose z_H or z_L holds a NaN/inf as halted: next step gives them fresh examples."""
-    for carry in carries:
-        finite = torch.isfinite(carry.z_H).flatten(1).all(1) & torch.isfinite(carry.z_L).flatten(1).all(1)
-        carry.halted = carry.halted | ~finite
-
-
 def _gather_rows(tree: Any, info: distributed.DistInfo) -> Any:
     """Every rank's tensors (a dict tree) concatenated on dim 0 in rank order, on rank 0; None elsewhere."""
     if isinstance(tree, dict):
@@ -509,9 +513,3 @@ def _gather_rows(tree: Any, info: distributed.DistInfo) -> Any:
     if not info.is_main:
         return None
     return torch.cat(bucket).to(device=tree.device, dtype=tree.dtype)
-
-
-def _any_rank_nonfinite(loss_sum: torch.Tensor, grad_norm: torch.Tensor, info: distributed.DistInfo) -> bool:
-    """One host sync: did any rank see a non-finite loss or gradient norm this step?"""
-    bad = (~torch.isfinite(loss_sum)) | (~torch.isfinite(grad_norm.to(loss_sum.device)))
-    return bool(distributed.all_reduce_sum(bad.to(torch.float32), info).item() > 0)
