@@ -57,3 +57,20 @@ def tiny_config_for(meta, halt_max_steps: int) -> HRMConfig:
         pos_encodings="learned",
         halt_max_steps=halt_max_steps,
     )
+
+
+def deep_supervision_losses(model, batch, optimizers, steps: int) -> list[float]:
+    """Per-row answer loss of ``steps`` ACT segments, one optimizer step each, the carry kept between them."""
+    from hrm_pipeline.model import compute_loss
+
+    carry, g = model.initial_carry(batch), torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        carry, out = model(carry, batch, generator=g)
+        loss, metrics = compute_loss(carry, out)
+        loss.backward()
+        for opt in optimizers:
+            opt.step()
+            opt.zero_grad()
+        losses.append(metrics["lm_loss"].item() / batch["inputs"].shape[0])
+    return losses

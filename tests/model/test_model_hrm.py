@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 import torch
-from helpers.model import make_batch, make_model, tiny_config, with_cycles
+from helpers.model import deep_supervision_losses, make_batch, make_model, tiny_config, with_cycles
 
 from hrm_pipeline.model import HRM, HRMConfig, compute_loss
 from hrm_pipeline.model.hrm import Carry
@@ -201,16 +201,7 @@ def test_a_tiny_model_learns_a_fixed_batch() -> None:
     optimizers = build_optimizers(
         model, lr=3e-3, weight_decay=0.0, puzzle_emb_lr=1e-3, puzzle_emb_weight_decay=0
     )
-    carry, g = model.initial_carry(batch), torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(60):
-        carry, out = model(carry, batch, generator=g)
-        loss, metrics = compute_loss(carry, out)
-        loss.backward()
-        for opt in optimizers:
-            opt.step()
-            opt.zero_grad()
-        losses.append(metrics["lm_loss"].item() / 16)
+    losses = deep_supervision_losses(model, batch, optimizers, steps=60)
     assert sum(losses[-10:]) / 10 < 0.4 * sum(losses[:10]) / 10, (losses[:10], losses[-10:])
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from helpers.model import make_batch, make_model, tiny_config
+from helpers.model import deep_supervision_losses, make_batch, make_model, tiny_config
 
 from hrm_pipeline.model import HRM, HRMConfig, build_optimizers, compute_loss
 
@@ -256,14 +256,5 @@ def test_a_tiny_trm_learns_a_position_dependent_mapping(mixer) -> None:
     batch = make_batch(cfg, 16, seed=0)
     batch["labels"] = batch["inputs"].flip(-1)  # needs information to move between positions
     optimizers = build_optimizers(model, lr=3e-3, weight_decay=0.0)
-    carry, g = model.initial_carry(batch), torch.Generator().manual_seed(0)
-    losses = []
-    for _ in range(80):
-        carry, out = model(carry, batch, generator=g)
-        loss, metrics = compute_loss(carry, out)
-        loss.backward()
-        for opt in optimizers:
-            opt.step()
-            opt.zero_grad()
-        losses.append(metrics["lm_loss"].item() / 16)
+    losses = deep_supervision_losses(model, batch, optimizers, steps=80)
     assert sum(losses[-10:]) / 10 < 0.4 * sum(losses[:10]) / 10, (losses[:10], losses[-10:])
