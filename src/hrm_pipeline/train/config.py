@@ -44,12 +44,13 @@ class TrainConfig:
     eval_max_examples: int = 0  # periodic eval on a fixed seeded subsample; 0 = all
     eval_batch_size: int = 0  # rows per eval batch; 0 = the per-rank training batch
     checkpoint_interval: int = 2000  # steps; 0 = only at the end
-    log_interval: int = 10  # steps between host fetches of metrics (GPU: the only other syncs in the loop)
+    log_interval: int = 10  # steps between host fetches of metrics and skip flags (the loop's only syncs)
     progress: bool = True
     # Non-finite guard: a step whose loss or gradient is NaN/inf is skipped (no update, counted); after
     # nonfinite_patience skips in a row the run goes back to its last good checkpoint with the lr scaled by
     # nonfinite_lr_factor, at most nonfinite_max_restores times before it stops with an error.
-    # 0 patience = guard off (it costs one host sync per step, which a GPU run may want to avoid).
+    # 0 patience = guard off. No host sync per step: the skip masks the update on the device; the count
+    # and the restore happen at the next fetch (log_interval).
     nonfinite_patience: int = 3
     nonfinite_lr_factor: float = 0.5
     nonfinite_max_restores: int = 3

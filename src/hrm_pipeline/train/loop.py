@@ -19,6 +19,14 @@ carries only the rows whose z_H or z_L is non-finite are dropped (marked halted,
 next step), the rest continue. Checkpoints are only written after a good step, so "the last good checkpoint"
 is simply the newest intact one; a fresh run writes one at step 0 so there always is one.
 
+NOTE on host syncs: none per step. The skip decision is a device flag that masks the update on the device
+(guard.py); the host reads the flags at the fetch every log_interval steps (and at evaluations, checkpoints
+and the last step), the only device->host transfer of the loop (``to_host``). So the skip itself is
+immediate, but counting it, the restore after nonfinite_patience skips in a row, and TrainingDiverged come
+at the next fetch: up to log_interval - 1 steps late (those extra steps are discarded by the restore and
+not recorded). Until that fetch Adam's bias correction counts the skipped step (its step counter is a
+Python int the device cannot mask); the fetch takes it back.
+
 Metrics: accuracy, exact_accuracy, q_halt_accuracy and steps are averages over the rows that halted in a step;
 in a step where no row halted they are NaN in ``TrainResult.history`` and LEFT OUT of the metrics the
 callbacks get (MLflow, curves), so no NaN reaches a logged curve (0 would read as a real accuracy of 0).
