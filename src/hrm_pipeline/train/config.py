@@ -26,6 +26,9 @@ class TrainConfig:
     puzzle_emb_lr: float = 1e-4
     puzzle_emb_weight_decay: float = 1.0
     adam_atan2: str = "reference"  # "reference" (m's bias correction outside the atan2) | "inside"
+    # EMA of the trainable weights (TRM: 0.999); 0 = off. When on, evaluations and model.pt use the EMA
+    # weights; the checkpoint holds both the live weights and the EMA.
+    ema_decay: float = 0.0
     # Length: one epoch = one pass over the groups, one augmented puzzle per group, all its examples.
     epochs: int = 20000
     max_steps: int = 0  # cap on optimizer steps; 0 = none
@@ -60,6 +63,8 @@ class TrainConfig:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.adam_atan2 not in ("reference", "inside"):
             raise ValueError(f"adam_atan2 must be 'reference' or 'inside', got {self.adam_atan2!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
         if self.global_batch_size <= 0 or self.grad_accum_steps <= 0:

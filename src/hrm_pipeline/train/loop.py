@@ -27,6 +27,9 @@ at the next fetch: up to log_interval - 1 steps late (those extra steps are disc
 not recorded). Until that fetch Adam's bias correction counts the skipped step (its step counter is a
 Python int the device cannot mask); the fetch takes it back.
 
+EMA (TrainConfig.ema_decay > 0): the average of the weights (ema.py) is updated after every step, evaluations
+and ``model.pt`` use it, and the checkpoint holds it beside the live weights the optimiser goes on with.
+
 Metrics: accuracy, exact_accuracy, q_halt_accuracy and steps are averages over the rows that halted in a step;
 in a step where no row halted they are NaN in ``TrainResult.history`` and LEFT OUT of the metrics the
 callbacks get (MLflow, curves), so no NaN reaches a logged curve (0 would read as a real accuracy of 0).
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import math
+import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -50,6 +54,7 @@ from hrm_pipeline.model import HRM, HRMConfig, build_optimizers, compute_loss
 from hrm_pipeline.train import checkpoint as ckpt
 from hrm_pipeline.train import distributed, guard
 from hrm_pipeline.train.config import TrainConfig
+from hrm_pipeline.train.ema import WeightEMA
 from hrm_pipeline.train.evaluate import EvalResult, eval_subset, evaluate
 from hrm_pipeline.train.sampler import EpochSampler, make_batch
 from hrm_pipeline.train.schedule import lr_factor
@@ -224,6 +229,8 @@ class _Trainer:
             adam_atan2=cfg.adam_atan2,
         )
         self.dense_params = [p for p in model.parameters() if p.requires_grad]
+        self.ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+        self.ema_model: HRM | None = None  # the EMA weights in a model of their own, for evaluations
         self.sampler = EpochSampler.from_dataset(train_data, cfg.global_batch_size, cfg.seed)
         self.n_total = total_steps(cfg, self.sampler)
         seed = cfg.seed + _EXPLORATION_SEED_OFFSET + info.rank
@@ -328,6 +335,8 @@ class _Trainer:
             bad = guard.any_rank_nonfinite(sums[0], norm, info)
             guard.drop_nonfinite_rows(self.carries)  # a no-op unless this step went non-finite
         stepped = guard.step_unless(self.optimizers, bad)
+        if self.ema is not None:
+            self.ema.update(self.model, bad)  # a skipped step leaves the average as it was
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         return sums, bad, stepped
@@ -405,9 +414,18 @@ class _Trainer:
             for cb in self.callbacks:
                 cb(at_step, metrics)
 
+    def eval_model(self) -> HRM:
+        """The weights evaluations score: the EMA when on (in a copy; training goes on with the live ones)."""
+        if self.ema is None:
+            return self.model
+        if self.ema_model is None:
+            self.ema_model = copy.deepcopy(self.model)
+        self.ema_model.load_state_dict(self.ema.weights(self.model))
+        return self.ema_model
+
     def evaluate(self, rows: Sequence[int] | None) -> EvalResult:
         return evaluate(
-            self.model,
+            self.eval_model(),
             self.eval_data,
             self.eval_batch,
             device=self.device,
@@ -432,6 +450,7 @@ class _Trainer:
                 "model_config": asdict(self.model_cfg),
                 "train_config": asdict(self.cfg),
                 "nonfinite": dict(self.nonfinite),
+                "ema": None if self.ema is None else self.ema.state_dict(),
             }
             ckpt.save_checkpoint(self.ckpt_path, self.model, self.optimizers, train_state)
         if self.info.enabled:
@@ -454,6 +473,12 @@ class _Trainer:
                 to_host(by_rank[self.info.rank]).clone()
             )  # a view at an offset crashes
         self.nonfinite.update(state.get("nonfinite", {}))
+        if self.ema is not None:
+            if state.get("ema") is not None:
+                self.ema.load_state_dict(state["ema"])
+            else:  # a checkpoint of a run without EMA: the average starts at its weights
+                log.warning("%s holds no EMA of the weights: the EMA starts from its weights", source)
+                self.ema = WeightEMA(self.model, self.cfg.ema_decay)
         self.carries = self._carries_from(state.get("carry"), int(state["step"]), source)
         return int(state["step"]), source
 
@@ -483,7 +508,8 @@ class _Trainer:
             ckpt.atomic_torch_save(
                 ckpt.with_digest(
                     {
-                        "model": ckpt.strip_compile_prefix(self.model.state_dict()),
+                        # The EMA weights when on: what evaluation, the registry and serving read.
+                        "model": ckpt.strip_compile_prefix(self.eval_model().state_dict()),
                         "model_config": asdict(self.model_cfg),
                         "train_config": asdict(self.cfg),
                         "step": self.step,
