@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -41,6 +42,18 @@ CACHE = ROOT / "runs" / "bench-recurrence-data"  # generated puzzles (git-ignore
 # The same one-network depth as HRM's two 1-layer modules: equal parameter counts at hidden 64. TRM keeps the
 # CPU profile's cycle counts (T = H_cycles = 2 recursions of n = L_cycles = 2 latent updates): the paper's
 # T=3, n=6 costs 21 network calls per segment against HRM's 6, too few steps in a CPU budget.
+# Every variant starts from HRM as the CPU profile sized it (hidden 64, 1-layer H and L, 2x2 cycles), spelled out
+# so the table stays the same ablation whatever params.yaml's model section defaults to.
+HRM_BASE = [
+    "model.recurrence=hrm",
+    "model.gradient=auto",
+    "model.q_continue=true",
+    "model.token_mixer=attention",
+    "model.H_layers=1",
+    "model.L_layers=1",
+    "model.H_cycles=2",
+    "model.L_cycles=2",
+]
 TRM = ["model.recurrence=trm", "model.H_layers=1", "model.L_layers=2"]
 VARIANTS: dict[str, list[str]] = {
     "hrm": [],
@@ -74,7 +87,7 @@ def _setup_worker() -> None:
 def _params(task: str, variant: str, extra: list[str] = ()):
     from hrm_pipeline.config import load_params
 
-    return load_params(ROOT / "params.yaml", TASKS[task] + VARIANTS[variant] + list(extra))
+    return load_params(ROOT / "params.yaml", TASKS[task] + HRM_BASE + VARIANTS[variant] + list(extra))
 
 
 def build_data(task: str) -> Path:
@@ -178,7 +191,7 @@ def run_one(task: str, variant: str, seed: int, budget: float, sec_per_step: flo
         "task": task,
         "variant": variant,
         "seed": seed,
-        "overrides": TASKS[task] + VARIANTS[variant],
+        "overrides": TASKS[task] + HRM_BASE + VARIANTS[variant],
         "budget_cpu_s": budget,
         "calibrated_cpu_s_per_step": round(sec_per_step, 4),
         "steps": result.steps_done,
@@ -342,7 +355,10 @@ def main() -> int:
         ]
         for task in args.tasks:
             build_data(task)
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        # spawn, not fork: generating the data above starts torch/numba threads in this process, and a forked
+        # worker inherited their locks and hung at its first step (seen when the data cache was empty).
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=spawn) as pool:
             # Both tasks are 6x6 grids (the same sequence length): a step costs the same, so calibrate on one.
             variants = sorted({v for _, v, _ in todo})
             rates = dict(
