@@ -18,7 +18,8 @@ Variants: overrides of today's params.yaml (as ``dvc exp run -S`` would apply th
 
 Writes bench/results/recurrence_ablation.jsonl (one line per finished run, appended as runs finish; a rerun
 skips the runs already there), recurrence_ablation.md (table) and recurrence_ablation.png (plot), and logs
-each run to MLflow (experiment ``hrm-ablation`` in the project's store; ``--no-mlflow`` to skip).
+each run to MLflow (experiment ``hrm-ablation`` in the project's store; ``--no-mlflow`` to skip), plus one
+summary run per results file holding the table and the plot.
 """
 
 from __future__ import annotations
@@ -299,7 +300,7 @@ def write_plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def log_mlflow(record: dict, experiment: str) -> None:
+def _mlflow(experiment: str):
     import mlflow
 
     from hrm_pipeline.config import load_params
@@ -307,6 +308,11 @@ def log_mlflow(record: dict, experiment: str) -> None:
 
     mlflow.set_tracking_uri(resolve_uri(load_params(ROOT / "params.yaml").tracking))
     mlflow.set_experiment(experiment)
+    return mlflow
+
+
+def log_mlflow(record: dict, experiment: str) -> None:
+    mlflow = _mlflow(experiment)
     name = f"{record['task']}-{record['variant']}-s{record['seed']}"
     with mlflow.start_run(run_name=name):
         mlflow.log_params(
@@ -330,6 +336,25 @@ def log_mlflow(record: dict, experiment: str) -> None:
                 "trainable_params": record["trainable_params"],
             }
         )
+
+
+def log_summary(rows: list[dict], table: Path, plot: Path, experiment: str) -> None:
+    """One run per results file beside the per-run ones: the table and the plot as artifacts, and each
+    task/variant's mean held-out exact accuracy as a metric, so the comparison is one click in the MLflow UI."""
+    mlflow = _mlflow(experiment)
+    with mlflow.start_run(run_name=f"summary-{table.stem}"):
+        mlflow.log_params(
+            {
+                "budget_cpu_s": " ".join(f"{b:g}" for b in sorted({r["budget_cpu_s"] for r in rows})),
+                "seeds": " ".join(str(s) for s in sorted({r["seed"] for r in rows})),
+            }
+        )
+        groups: dict[tuple[str, str], list[float]] = {}
+        for r in rows:
+            groups.setdefault((r["task"], r["variant"]), []).append(r["final_exact_accuracy"])
+        mlflow.log_metrics({f"{t}.{v}.exact_mean": statistics.mean(e) for (t, v), e in groups.items()})
+        mlflow.log_artifact(str(table))
+        mlflow.log_artifact(str(plot))
 
 
 def main() -> int:
@@ -395,6 +420,11 @@ def main() -> int:
     print(write_table(rows, table))
     write_plot(rows, plot)
     print(f"wrote {args.out}, {table}, {plot}")
+    if not args.no_mlflow:
+        try:
+            log_summary(rows, table, plot, args.experiment)
+        except Exception as err:  # as above: the files are written whatever the store does
+            print(f"[mlflow] summary not logged: {str(err).splitlines()[0]}", file=sys.stderr, flush=True)
     return 0
 
 
