@@ -22,10 +22,14 @@ from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 # The flows' tiny profile, with one training thread and a small evaluation.
+# The maze family runs as TRM-MLP, so the whole chain (train, evaluate, register, promote, the pyfunc champion
+# behind `hrm solve`) is proven for the other recurrence too; sudoku stays HRM.
+TRM_MLP = {"recurrence": "trm", "token_mixer": "mlp", "q_continue": False, "H_layers": 1, "L_layers": 2}
 TINY = {
     **FLOW_TINY,
     "train": {**FLOW_TINY["train"], "num_threads": 1},
     "evaluate": {"gallery_size": 1, "scaling_factors": [1, 2]},
+    "families": {**FLOW_TINY["families"], "maze": {**FLOW_TINY["families"]["maze"], "model": TRM_MLP}},
 }
 FAMILIES = ("sudoku", "maze")
 MODEL = "hrm-sudoku"
@@ -94,8 +98,12 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     model_stages = {f"{g}@{f}" for g in ("train", "evaluate", "register", "promote") for f in FAMILIES}
     assert {"generate@sudoku", "validate@arc", *model_stages} <= stages_run(first)
     assert not any(s.endswith("@arc") for s in stages_run(first) - {"generate@arc", "validate@arc"})
-    for family in FAMILIES:
-        assert (ws / "runs" / family / "model.pt").exists()
+    import torch
+
+    for family, recurrence in zip(FAMILIES, ("hrm", "trm"), strict=True):
+        saved = torch.load(ws / "runs" / family / "model.pt", map_location="cpu", weights_only=True)
+        assert saved["model_config"]["recurrence"] == recurrence
+    assert saved["model_config"]["token_mixer"] == "mlp"
     lock = yaml.safe_load((ws / "dvc.lock").read_text())
     assert "reports/validation/sudoku.json" in str(lock["stages"]["validate@sudoku"])
     assert json.loads((ws / "reports/validation/maze.json").read_text())["passed"]
@@ -131,7 +139,9 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
         assert v1.tags["dataset"] == family and "metric.exact_accuracy" in v1.tags
         for alias in ("champion", "challenger"):
             assert str(client.get_model_version_by_alias(name, alias).version) == str(v1.version)
-        run_metrics = client.get_run(v1.run_id).data.metrics  # train, eval and test metrics in one run
+        run_data = client.get_run(v1.run_id).data
+        run_metrics = run_data.metrics  # train, eval and test metrics in one run
+        assert run_data.params["model.recurrence"] == ("trm" if family == "maze" else "hrm")
         assert {"train/loss", "eval/exact_accuracy", "test/exact_accuracy"} <= set(run_metrics)
         assert json.loads((ws / f"reports/{family}/promotion.json").read_text())["action"] == "promoted"
         first_versions[family] = v1

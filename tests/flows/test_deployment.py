@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+import torch
 from helpers.flow_project import PrefectServer, make_project, run
 
 FLOW_RUNS = """
@@ -40,7 +41,9 @@ def flow_runs(ws, server) -> list[dict]:
 
 @pytest.mark.slow
 def test_scheduled_deployment_run_by_a_worker_trains_and_registers_a_model(server, tmp_path):
-    ws = make_project(tmp_path)
+    # sudoku trains as TRM (attention, TRM's halting): the flows need nothing of their own for it.
+    trm = {"recurrence": "trm", "q_continue": False, "H_layers": 1, "L_layers": 2}
+    ws = make_project(tmp_path, {"families": {"sudoku": {"model": trm}}})
     deployed = run(["bash", "scripts/prefect_deploy.sh"], ws, **server.env)
     for name in ("hrm-data/nightly-data", "hrm-pipeline/weekly-retrain", "hrm-training/train"):
         assert name in deployed
@@ -54,9 +57,11 @@ def test_scheduled_deployment_run_by_a_worker_trains_and_registers_a_model(serve
 
     state = {r["id"]: r["state"] for r in flow_runs(ws, server)}
     assert state[run_id] == "COMPLETED"
-    for family in ("sudoku", "maze"):  # pipeline.families: one model each
+    for family, recurrence in (("sudoku", "trm"), ("maze", "hrm")):  # pipeline.families: one model each
         registry = json.loads((ws / "reports" / family / "registry.json").read_text())
         assert registry["version"] == "1" and registry["model_name"] == f"hrm-{family}"
+        saved = torch.load(ws / "runs" / family / "model.pt", map_location="cpu", weights_only=True)
+        assert saved["model_config"]["recurrence"] == recurrence
     aliases = json.loads(run([sys.executable, "-c", REGISTRY], ws).strip().splitlines()[-1])
     first = {"challenger": "1", "champion": "1"}  # a first model passes the gate
     assert aliases == {"sudoku": first, "maze": first}
