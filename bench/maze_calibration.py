@@ -38,7 +38,12 @@ def main(root: Path, extra: list[str]) -> None:
     data = p.dataset_dir("maze")
     meta = read_meta(data)
     inputs = read_split(data, "test")["inputs"].to_numpy()
-    print(f"copy-input baseline valid-optimal: {np.mean(maze_valid_optimal(inputs, inputs)):.3f}", flush=True)
+    labels = read_split(data, "test")["labels"].to_numpy()
+    print(
+        f"copy-input baseline valid-optimal: {np.mean(maze_valid_optimal(inputs, inputs)):.3f}, "
+        f"token accuracy {np.mean(inputs == labels):.3f}",
+        flush=True,
+    )
     cfg = p.model_config(
         vocab_size=meta.vocab_size, seq_len=meta.seq_len, num_puzzle_identifiers=meta.num_puzzle_identifiers
     )
@@ -58,7 +63,11 @@ def main(root: Path, extra: list[str]) -> None:
     metrics = run_evaluation(p, progress=False).metrics
     print(
         json.dumps(
-            {k: v for k, v in metrics.items() if "maze" in k or k in ("exact_accuracy", "num_examples")}
+            {
+                k: v
+                for k, v in metrics.items()
+                if "maze" in k or k in ("exact_accuracy", "token_accuracy", "num_examples")
+            }
         )
     )
 

@@ -2,8 +2,9 @@
 
     PYTHONPATH=src python bench/maze_realism.py [--n 1000] [--seed 0] [--uniform]
 
-Prints, ours beside official: dead-end share, mean free-neighbour count and border share of S and G, mean
-path length, wall density; then the cross-validated ROC AUC of a gradient-boosted classifier telling ours from
+Prints, ours beside official: dead-end share, mean free-neighbour count and border share of S and G, their BFS
+eccentricity relative to the path length (1 = the other end is the farthest reachable cell), mean path length,
+wall density; then the cross-validated ROC AUC of a gradient-boosted classifier telling ours from
 official (0.5 = indistinguishable), with and without the S/G placement features, and an official-vs-official
 control. CPU time (time.process_time) of the generation.
 """
@@ -20,10 +21,10 @@ from sklearn.model_selection import cross_val_score
 
 from hrm_pipeline.data.maze.dataset import MazeConfig
 from hrm_pipeline.data.maze.generate import generate_split
-from hrm_pipeline.data.maze.grid import GOAL, START, WALL
+from hrm_pipeline.data.maze.grid import GOAL, START, WALL, endpoint_eccentricity
 
 OFFICIAL = Path(__file__).resolve().parents[1] / "../shared/data/maze/maze_hard_train_1k/all__inputs.npy"
-PLACEMENT = 6  # the first features are S/G placement
+PLACEMENT = 8  # the first features are S/G placement
 
 
 def features(inputs: np.ndarray, path_moves: np.ndarray) -> np.ndarray:
@@ -31,12 +32,14 @@ def features(inputs: np.ndarray, path_moves: np.ndarray) -> np.ndarray:
     g = inputs.reshape(-1, n, n)
     free = np.pad(g != WALL, ((0, 0), (1, 1), (1, 1)))
     deg = free[:, :-2, 1:-1].astype(int) + free[:, 2:, 1:-1] + free[:, 1:-1, :-2] + free[:, 1:-1, 2:]
+    ecc = endpoint_eccentricity(inputs)
     rows = []
     for i in range(g.shape[0]):
         f = []
         for tok in (START, GOAL):
             r, c = np.argwhere(g[i] == tok)[0]
             f += [deg[i, r, c], min(r, c, n - 1 - r, n - 1 - c) == 0, min(r, c, n - 1 - r, n - 1 - c)]
+        f += [ecc[i, 1] / ecc[i, 0], ecc[i, 2] / ecc[i, 0]]  # how peripheral S and G are, given the path
         walls = g[i] == WALL
         f += [path_moves[i], walls.mean(), int(((deg[i] == 1) & ~walls).sum())]
         rows.append(f)
@@ -61,8 +64,9 @@ def table(name: str, f: np.ndarray) -> str:
     return (
         f"{name:10s} S dead-end {np.mean(f[:, 0] == 1):.3f}  G dead-end {np.mean(f[:, 3] == 1):.3f}  "
         f"deg S/G {f[:, 0].mean():.2f}/{f[:, 3].mean():.2f}  border S/G {f[:, 1].mean():.2f}/"
-        f"{f[:, 4].mean():.2f}  path {f[:, 6].mean():.1f}  walls {f[:, 7].mean():.3f}"
-        f"  dead ends {f[:, 8].mean():.1f}"
+        f"{f[:, 4].mean():.2f}  ecc/path S/G {f[:, 6].mean():.3f}/{f[:, 7].mean():.3f} (median "
+        f"{np.median(f[:, 6]):.3f}, >1.1: {np.mean(f[:, 6] > 1.1):.2f})  path {f[:, 8].mean():.1f}  "
+        f"walls {f[:, 9].mean():.3f}  dead ends {f[:, 10].mean():.1f}"
     )
 
 
@@ -71,6 +75,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--uniform", action="store_true", help="uniform S/G among the bin's pairs")
+    ap.add_argument("--no-ecc", action="store_true", help="degree/border placement only, not eccentricity")
     args = ap.parse_args()
     cfg = MazeConfig()
     off_in = np.load(OFFICIAL)
@@ -87,6 +92,7 @@ def main() -> None:
         bin_weights=list(cfg.length_bin_weights),
         taken=set(),
         place_endpoints=not args.uniform,
+        place_eccentricity=not args.uniform and not args.no_ecc,
     )
     cpu = time.process_time() - t0
     ours = features(gen.inputs, gen.path_moves)

@@ -50,6 +50,8 @@ def test_each_paper_profile_gives_its_family_the_paper_model_and_recipe_and_leav
     view = params.for_family(family)
     cfg = view.model_config(vocab_size=11, seq_len=81, num_puzzle_identifiers=1)
     assert (cfg.hidden_size, cfg.H_layers, cfg.L_layers, cfg.halt_max_steps) == (512, 4, 4, 16)
+    # the paper's HRM, whatever the CPU default chose for the family (the CPU maze uses the MLP mixer)
+    assert (cfg.token_mixer, cfg.q_continue) == ("attention", True)
     assert view.train.global_batch_size == 768 and view.train.lr == pytest.approx(1e-4)
     assert view.train.precision == "bf16"
     assert family in params.pipeline.families  # `dvc repro` trains it

@@ -16,7 +16,7 @@ from hrm_pipeline.data.maze import (
     path_moves,
     valid_optimal_path,
 )
-from hrm_pipeline.data.maze.grid import canonical_layouts
+from hrm_pipeline.data.maze.grid import canonical_layouts, endpoint_eccentricity
 
 # 3x3 open grid, S top-left, G bottom-right: the tie-break tries row+1 first: down, then right.
 OPEN_3X3 = "S" + " " * 7 + "G"
@@ -125,3 +125,10 @@ def test_encode_decode_round_trip():
     rows = encode([OPEN_3X3, OPEN_3X3_LABEL])
     assert rows.tolist()[0] == [3, 2, 2, 2, 2, 2, 2, 2, 4]
     assert decode(rows) == [OPEN_3X3, OPEN_3X3_LABEL]
+
+
+def test_endpoint_eccentricity_measures_how_far_each_end_can_reach():
+    # 3x3: S top-left, G centre; the farthest cell from S is the bottom-right corner (4 moves), from G any
+    # corner (2 moves). Walled apart: no S-G distance (-1), each end reaches only itself.
+    got = endpoint_eccentricity(encode(["S   G    ", "S#G######"]))
+    assert got.tolist() == [[2, 4, 2], [-1, 0, 0]]

@@ -3,7 +3,14 @@
 import numpy as np
 
 from hrm_pipeline.data.maze.dataset import MazeConfig
-from hrm_pipeline.data.maze.generate import endpoint_classes, endpoint_targets, generate_split
+from hrm_pipeline.data.maze.generate import (
+    OFFICIAL_ECC_SHARES,
+    EndpointSampler,
+    eccentricity_bins,
+    endpoint_classes,
+    endpoint_targets,
+    generate_split,
+)
 from hrm_pipeline.data.maze.grid import GOAL, START, WALL
 
 
@@ -42,3 +49,25 @@ def test_endpoint_degrees_match_official_mix():
 def test_small_grids_still_place_endpoints():
     cls = _classes(40, 12, 30, [], [])
     assert np.mean(cls % 4 == 0) < 0.4  # dead-end share stays near the target at other sizes too
+
+
+def test_eccentricity_factor_moves_kept_pairs_toward_the_official_mix():
+    # Candidates alike in class, 80 % at the extreme (bin 0: eccentricity = path) and 20 % in bin 4 (1.1-1.2):
+    # the official mix wants fewer extremes (17.5 %) and more of bin 4 (14.3 %) than uniform gives.
+    bins = np.r_[np.zeros(80, dtype=np.int64), np.full(20, 4)]
+    cls = np.zeros(100, dtype=np.int64)
+    rng = np.random.default_rng(0)
+
+    def kept_share(ecc_target):
+        sampler = EndpointSampler(np.eye(8)[0], ecc_target=ecc_target)  # every candidate in the one class
+        picks = [sampler.draw(cls, cls, rng, bins, bins) for _ in range(3000)]
+        kept = np.asarray([p for p in picks if p >= 0])
+        return np.mean(bins[kept] == 4)
+
+    assert kept_share(None) < 0.3  # uniform: ~0.2
+    assert kept_share(np.asarray(OFFICIAL_ECC_SHARES)) > 0.5
+
+
+def test_eccentricity_bins_are_ratios_to_the_path():
+    got = eccentricity_bins(np.asarray([100, 102, 105, 108, 115, 130]), np.full(6, 100))
+    assert got.tolist() == [0, 1, 2, 3, 4, 5]

@@ -34,7 +34,7 @@ from hrm_pipeline.data.schema import row_check, table_schema
 from hrm_pipeline.data.storage import DatasetMeta, DatasetTables, token_array
 
 DATASET = "maze"
-GENERATOR_VERSION = "maze-2"  # bump when the same config would produce different tables
+GENERATOR_VERSION = "maze-3"  # bump when the same config would produce different tables
 GENERATED = "generated"  # `source` of generated rows; imported rows keep their file's source
 NUM_PUZZLE_IDENTIFIERS = 1  # every maze uses the blank identifier 0, as in the reference
 
@@ -63,6 +63,9 @@ class MazeConfig:
     # S and G reweighted to the official mix of free-neighbour counts and border cells (generate.py step 4);
     # False = uniform among the pairs of the drawn length bin (half the starts are then dead ends).
     place_endpoints: bool = True
+    # With place_endpoints: also match the official eccentricity of S and G relative to the path (official
+    # mean 1.054; uniform far pairs 1.028, too often the extremes). Its bins are 30x30 path-length ratios.
+    place_eccentricity: bool = True
     augment_dihedral: bool = False  # train only; test is never augmented
     dihedral_variants: int = 8  # variants per train maze including the original (1..8)
     # Official data instead of generating: an npy folder (reference builder layout: all__inputs.npy,
@@ -126,6 +129,7 @@ def _generate(
         bin_weights=list(cfg.length_bin_weights),
         taken=taken,
         place_endpoints=cfg.place_endpoints,
+        place_eccentricity=cfg.place_eccentricity,
         progress=progress,
         desc=desc,
     )

@@ -142,6 +142,22 @@ OFFICIAL_DEGREE_INNER = (0.174, 0.362, 0.333, 0.131)
 OFFICIAL_BORDER_RATIO = 1.45
 
 
+# Official train split (S and G pooled): BFS eccentricity of an endpoint / S-G moves (1 = the other end is the
+# farthest cell it can reach), binned at these edges; mean 1.054, 15 % above 1.1. Uniform far pairs sit at the
+# extremes too often (mean 1.028, 4 % above 1.1).
+OFFICIAL_ECC_EDGES = (1.01, 1.03, 1.06, 1.1, 1.2)
+OFFICIAL_ECC_SHARES = (0.1755, 0.2025, 0.2565, 0.209, 0.143, 0.0135)
+# A bin the candidates rarely offer would get a huge weight and make every other draw a near-certain rejection
+# (layouts dropped, generation many times slower): its weight is capped instead of matched exactly.
+ECC_WEIGHT_CAP = 3.0
+KEPT_FIX_CAP = 4.0  # bound on the kept-share feedback of the class weights (eccentricity factor on)
+
+
+def eccentricity_bins(ecc: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """Bin index (0..len(OFFICIAL_ECC_EDGES)) of each endpoint's eccentricity relative to the path moves."""
+    return np.digitize(ecc / np.maximum(moves, 1), OFFICIAL_ECC_EDGES)
+
+
 def endpoint_targets(size: int) -> np.ndarray:
     """(8,) target share of endpoint classes: index border*4 + degree-1 (see :func:`endpoint_classes`)."""
     border_cells = (4 * (size - 1)) / (size * size) if size > 1 else 1.0
@@ -168,18 +184,40 @@ class EndpointSampler:
     weight target / share among all candidate pairs seen so far (a running estimate, so any grid size works),
     and a uniformly drawn pair is kept with probability weight(S) * weight(G) / (the largest such product);
     a layout gets ``tries`` draws, after which it is dropped (layouts with well-placed far pairs win).
+
+    With ``ecc_target`` the eccentricity bins of S and G (:func:`eccentricity_bins`) are a second factor of
+    the same kind, weight capped at ``ECC_WEIGHT_CAP``.
     """
 
-    def __init__(self, target: np.ndarray, tries: int = 2) -> None:
+    def __init__(self, target: np.ndarray, tries: int = 2, ecc_target: np.ndarray | None = None) -> None:
         self.target = target
         self.tries = tries
         self.seen_s = np.full(target.size, 0.1)  # a weak prior
         self.seen_g = np.full(target.size, 0.1)
+        self.ecc_target = ecc_target
+        # Kept endpoint classes: with the eccentricity factor on, the two factors pull on each other
+        # (peripheral cells are often dead ends), so the class weights also follow target / kept share.
+        # Prior: 20 kept endpoints at the target mix (+ a little, so a 0 target is not 0/0).
+        self.kept = target * 20 + 1e-3
+        if ecc_target is not None:
+            self.ecc_seen_s = np.full(ecc_target.size, 0.1)
+            self.ecc_seen_g = np.full(ecc_target.size, 0.1)
 
     def weights(self, seen: np.ndarray) -> np.ndarray:
         return self.target / (seen / seen.sum())
 
-    def draw(self, cls_s: np.ndarray, cls_g: np.ndarray, rng: np.random.Generator) -> int:
+    def ecc_weights(self, seen: np.ndarray) -> np.ndarray:
+        assert self.ecc_target is not None
+        return np.minimum(self.ecc_target / (seen / seen.sum()), ECC_WEIGHT_CAP)
+
+    def draw(
+        self,
+        cls_s: np.ndarray,
+        cls_g: np.ndarray,
+        rng: np.random.Generator,
+        ecc_s: np.ndarray | None = None,
+        ecc_g: np.ndarray | None = None,
+    ) -> int:
         """Index of the kept pair among the candidates, or -1 to drop the layout."""
         # per layout, not per pair: each layout yields one maze, and layouts with few far pairs (mostly
         # dead end to dead end) would be outweighed by open ones with many
@@ -187,9 +225,21 @@ class EndpointSampler:
         self.seen_g += np.bincount(cls_g, minlength=self.target.size) / cls_g.size
         ws, wg = self.weights(self.seen_s), self.weights(self.seen_g)
         cap = ws.max() * wg.max()
+        es = eg = np.ones(1)
+        bs = bg = np.zeros(cls_s.size, dtype=np.int64)
+        if self.ecc_target is not None and ecc_s is not None and ecc_g is not None:
+            bs, bg = ecc_s, ecc_g
+            self.ecc_seen_s += np.bincount(bs, minlength=self.ecc_target.size) / bs.size
+            self.ecc_seen_g += np.bincount(bg, minlength=self.ecc_target.size) / bg.size
+            es, eg = self.ecc_weights(self.ecc_seen_s), self.ecc_weights(self.ecc_seen_g)
+            fix = np.clip(self.target / (self.kept / self.kept.sum()), 1 / KEPT_FIX_CAP, KEPT_FIX_CAP)
+            ws, wg = ws * fix, wg * fix
+            cap = ws.max() * wg.max() * es.max() * eg.max()
         for _ in range(self.tries):
             i = int(rng.integers(cls_s.size))
-            if rng.random() * cap < ws[cls_s[i]] * wg[cls_g[i]]:
+            if rng.random() * cap < ws[cls_s[i]] * wg[cls_g[i]] * es[bs[i]] * eg[bg[i]]:
+                self.kept[cls_s[i]] += 1
+                self.kept[cls_g[i]] += 1
                 return i
         return -1
 
@@ -216,6 +266,7 @@ def generate_split(
     bin_weights: list[float],
     taken: set[bytes],
     place_endpoints: bool = True,
+    place_eccentricity: bool = False,
     progress: bool = False,
     desc: str = "mazes",
 ) -> GeneratedMazes:
@@ -223,9 +274,11 @@ def generate_split(
 
     With empty ``bin_edges`` the path length is not resampled: S and G are uniform among pairs at least
     ``min_path_moves`` apart (the naive recipe). ``place_endpoints``: reweight S and G to the official class
-    mix (else uniform among the bin's pairs).
+    mix (else uniform among the bin's pairs); with ``place_eccentricity`` also toward the official mix of
+    endpoint eccentricity relative to the path (:data:`OFFICIAL_ECC_SHARES`).
     """
-    sampler = EndpointSampler(endpoint_targets(size))
+    ecc_target = np.asarray(OFFICIAL_ECC_SHARES) if place_eccentricity else None
+    sampler = EndpointSampler(endpoint_targets(size), ecc_target=ecc_target)
     if bin_edges:
         if len(bin_weights) != len(bin_edges) - 1:
             raise ValueError(
@@ -272,7 +325,14 @@ def generate_split(
             in_bin = reach[(dist.reshape(-1)[reach] >= edges[k]) & (dist.reshape(-1)[reach] < edges[k + 1])]
             if place_endpoints:
                 cls = endpoint_classes(walls[b])[cells]
-                pick = sampler.draw(cls[in_bin // len(cells)], cls[in_bin % len(cells)], rng)
+                si, gi = in_bin // len(cells), in_bin % len(cells)
+                ecc_s = ecc_g = None
+                if place_eccentricity:
+                    ecc = dist.max(axis=1)  # -1 = other component, so the max is within S's (G's) own
+                    pair_moves = dist.reshape(-1)[in_bin]
+                    ecc_s = eccentricity_bins(ecc[si], pair_moves)
+                    ecc_g = eccentricity_bins(ecc[gi], pair_moves)
+                pick = sampler.draw(cls[si], cls[gi], rng, ecc_s, ecc_g)
                 if pick < 0:
                     continue
                 flat = int(in_bin[pick])

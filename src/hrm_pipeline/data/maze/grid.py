@@ -154,6 +154,34 @@ def label_tokens(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, status
 
 
+@numba.njit(cache=True)
+def _eccentricity_kernel(inputs: np.ndarray, size: int, out: np.ndarray) -> None:
+    n_cells = size * size
+    dist = np.empty(n_cells, dtype=np.int32)
+    queue = np.empty(n_cells, dtype=np.int32)
+    for b in range(inputs.shape[0]):
+        start, goal, status = _find_ends(inputs[b])
+        out[b, :] = UNREACHED
+        if status != OK:
+            continue
+        passable = inputs[b] != WALL
+        count = _bfs(passable, size, start, dist, queue)
+        out[b, 0] = dist[goal]
+        out[b, 1] = dist[queue[count - 1]]
+        count = _bfs(passable, size, goal, dist, queue)
+        out[b, 2] = dist[queue[count - 1]]
+
+
+def endpoint_eccentricity(inputs: np.ndarray) -> np.ndarray:
+    """(N, L) input tokens -> (N, 3) int: S-G moves, BFS eccentricity of S, of G (the farthest reachable cell;
+    moves -1 where G is out of reach, all -1 where S or G is missing). Eccentricity / moves = 1 when the other
+    end is the farthest cell S (G) can reach."""
+    inputs = np.ascontiguousarray(np.atleast_2d(inputs), dtype=np.uint8)
+    out = np.empty((inputs.shape[0], 3), dtype=np.int32)
+    _eccentricity_kernel(inputs, grid_size(inputs.shape[1]), out)
+    return out
+
+
 def status_text(code: int) -> str:
     return _STATUS_TEXT.get(int(code), "ok")
 
