@@ -177,7 +177,8 @@ def main() -> None:
         m = measure(a.count, a.warmup, seed, a.mix, a.grid_orbits, cfg, a.workers, a.shard_size)
         rates.append(m["puzzles_per_cpu_s"])
         print(
-            f"seed {seed}: warm-up {m['warmup_cpu_s']:.1f} CPU-s; {a.count} puzzles in {m['cpu_s']:.1f} CPU-s = "
+            f"seed {seed}: warm-up {m['warmup_cpu_s']:.1f} CPU-s; "
+            f"{a.count} puzzles in {m['cpu_s']:.1f} CPU-s = "
             f"{m['puzzles_per_cpu_s']:.1f} puzzles/CPU-s, {m['wall_s']:.1f} s wall "
             f"({m['puzzles_per_s_wall']:.1f}/s, {a.workers} worker(s)); all unique: {m['all_unique']}",
             flush=True,

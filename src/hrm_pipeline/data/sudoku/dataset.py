@@ -55,7 +55,7 @@ class SudokuConfig:
     # (which depends on the orientation the puzzle happens to be stored in); puzzles are stored as random
     # images. The `rating` column stays the official as-stored figure.
     bucket_by_orbit: bool = False
-    # Puzzles of one search lineage keep more than this many clues apart (see sudoku/variety.py); 0 = off.
+    # No two puzzles within this many clues of each other up to symmetry (see sudoku/variety.py); 0 = off.
     near_clues: int = 0
     # Generation in shards of this many puzzles, each from its own child seed (0 = one stream): the output
     # depends on seed and shard size only, so `workers` processes give the same data as one.

@@ -52,6 +52,13 @@ def _deletion_hashes(grid, n, br, bc, k):
     return out[:i]
 
 
+def deletion_hashes(puzzle: np.ndarray, shape: Shape, k: int) -> np.ndarray:
+    """Orbit-invariant hashes of every sub-puzzle of ``puzzle`` left after deleting up to ``k`` clues: two
+    puzzles share one iff (up to hash collisions) they are near-duplicates."""
+    g = np.ascontiguousarray(puzzle, dtype=np.int64).reshape(-1)
+    return _deletion_hashes(g, shape.n, shape.box_rows, shape.box_cols, k)
+
+
 def _deletions(grid: np.ndarray, k: int) -> list[np.ndarray]:
     """The sub-puzzles hashed by _deletion_hashes, in the same order."""
     clues = np.flatnonzero(grid)
