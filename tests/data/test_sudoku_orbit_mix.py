@@ -69,7 +69,6 @@ def test_near_duplicate_measure_sees_through_symmetry_and_counts_clues():
     assert near_duplicate_rows(a, np.stack([swapped, three, b]), 2).tolist() == [True, False, False]
 
 
-@pytest.mark.slow
 def test_sharded_output_is_the_same_for_one_and_two_workers():
     """The documented rule: output depends on seed and shard size only, not on the worker count."""
     runs = [
