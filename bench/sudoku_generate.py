@@ -1,16 +1,18 @@
-"""Time the sudoku rating-mix generator: puzzles/s per core, bucket shares, mean rating, givens, diversity.
+"""Time the sudoku rating-mix generator and compare its data with the official train sample.
 
-Usage: .venv/bin/python bench/sudoku_generate.py [--count N] [--warmup N] [--seed S ...] [--mix MIX]
-Run it with OMP_NUM_THREADS=1: the generator is single-threaded; CPU time is what one core spends.
-The warm-up run (numba compilation and the one-off bootstrap of a hard seed pool from random puzzles) is
-timed and reported separately from the steady-state run. Several seeds show the run-to-run spread (the
-steady-state rate depends on the lineage the pool settles on). The lead's bench/data_throughput.py calls
-``measure``.
+Usage: OMP_NUM_THREADS=1 .venv/bin/python bench/sudoku_generate.py [--profile paper-sudoku] [--count N]
+           [--warmup N] [--seed S ...] [--workers N --shard-size K] [--realism]
+The generator is single-threaded; CPU time is what one core spends. Without --shard-size the warm-up run
+(numba compilation and the one-off bootstrap of a hard seed pool from random puzzles) is timed apart from
+the steady-state run. With --shard-size every shard bootstraps its own pool (that is the price of output
+that does not depend on the worker count), so the sharded figure includes it. Several seeds show the
+run-to-run spread.
 
---mix official: the five official buckets 0 / 1-2 / 3-10 / 11-50 / >=51 at 14/10/14/51/11 %.
+--profile P:    the sudoku section of profiles/P.yaml (paper-sudoku: orbit-bucketed official train mix,
+                one puzzle per grid orbit, no near-duplicates in a lineage); else --mix with today's rules:
+--mix official: the five official buckets 0 / 1-2 / 3-10 / 11-50 / >=51 at 14/10/14/51/11 % (as stored).
 --mix default:  the dataset's default finer split (11-50 split like the official train sample).
---grid-orbits:  every puzzle on its own solution grid up to symmetry (the paper profile's rule).
---realism:      also print the variety / orientation-independent difficulty table, ours beside the official
+--realism:      print the variety / orientation-independent difficulty table, ours beside the official
                 train sample (../shared/data; the official TEST sample stays evaluation-only).
 """
 
@@ -21,17 +23,23 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
-from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, SearchParams, analyse, canonical_key, read_csv
+from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, SearchParams, SudokuConfig, analyse, read_csv
 from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES
 from hrm_pipeline.data.sudoku.generate import (
     OFFICIAL_BUCKET_EDGES,
     OFFICIAL_BUCKET_SHARES,
-    bucket_of,
+    Puzzle,
+    orbit_bucket,
     orbit_rating,
 )
+from hrm_pipeline.data.sudoku.shards import generate_sharded
+from hrm_pipeline.data.sudoku.variety import grid_orbit_classes, near_duplicate_count
 
-OFFICIAL_TRAIN = Path(__file__).resolve().parents[1] / "../shared/data/sudoku/sudoku_extreme_train_1k.csv.gz"
+ROOT = Path(__file__).resolve().parents[1]
+OFFICIAL_TRAIN = ROOT / "../shared/data/sudoku/sudoku_extreme_train_1k.csv.gz"
+NEAR_CLUES = 2  # the near-duplicate measure (sudoku/variety.py): within 2 clues each after alignment
 
 MIXES = {
     "official": (OFFICIAL_BUCKET_EDGES, OFFICIAL_BUCKET_SHARES),
@@ -39,111 +47,149 @@ MIXES = {
 }
 
 
-def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray) -> dict[str, float]:
-    """Variety (solution grids, grids up to symmetry, largest class) and stored vs orbit-mean difficulty."""
-    orbit_of: dict[str, int] = {}
-    for g in solutions:
-        k = canonical_key(g, SHAPE_9)
-        orbit_of[k] = orbit_of.get(k, 0) + 1
-    orbit = np.array([orbit_rating(p, SHAPE_9) for p in puzzles])
-    top = ratings >= OFFICIAL_BUCKET_EDGES[-1]
-    givens = (puzzles > 0).sum(axis=1)
-    return {
-        "puzzles": float(len(puzzles)),
-        "grids": float(len({g.tobytes() for g in solutions})),
-        "grid_orbits": float(len(orbit_of)),
-        "largest_orbit_class": float(max(orbit_of.values())),
-        "stored_mean": float(ratings.mean()),
-        "orbit_mean": float(orbit.mean()),
-        "top_stored_mean": float(ratings[top].mean()) if top.any() else float("nan"),
-        "top_orbit_mean": float(orbit[top].mean()) if top.any() else float("nan"),
-        "orbit_bucket_shares": (
-            np.bincount([bucket_of(int(r), OFFICIAL_BUCKET_EDGES) for r in orbit], minlength=5) / len(orbit)
-        )
-        .round(3)
-        .tolist(),
-        "givens_mean": float(givens.mean()),
-        "givens_min": float(givens.min()),
-        "givens_max": float(givens.max()),
-    }
+def profile_config(name: str) -> SudokuConfig:
+    raw = OmegaConf.load(ROOT / "profiles" / f"{name}.yaml")["sudoku"]
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SudokuConfig), raw))
 
 
-def print_realism(name: str, r: dict) -> None:
-    print(
-        f"  {name:9s} {r['puzzles']:.0f} puzzles: grids {r['grids']:.0f}, "
-        f"up to symmetry {r['grid_orbits']:.0f} "
-        f"(largest class {r['largest_orbit_class']:.0f}); rating stored/orbit mean {r['stored_mean']:.1f}/"
-        f"{r['orbit_mean']:.1f}; >=51 stored/orbit {r['top_stored_mean']:.1f}/{r['top_orbit_mean']:.1f}; "
-        f"orbit buckets {r['orbit_bucket_shares']}; givens {r['givens_mean']:.1f} "
-        f"({r['givens_min']:.0f}-{r['givens_max']:.0f})"
+def search_params(cfg: SudokuConfig) -> SearchParams:
+    return SearchParams(
+        min_givens=cfg.min_givens,
+        max_givens=cfg.max_givens,
+        max_steps=cfg.max_steps,
+        grid_orbits=cfg.distinct_grid_orbits,
+        orbit_buckets=cfg.bucket_by_orbit,
+        near_clues=cfg.near_clues,
     )
 
 
-def measure(
-    count: int = 50, warmup: int = 5, seed: int = 0, mix: str = "official", grid_orbits: bool = False
-) -> dict[str, float | list[float]]:
-    """Generate ``warmup`` then ``count`` puzzles at ``mix``; return timings and the mix reached."""
-    edges, shares = MIXES[mix]
-    params = SearchParams(grid_orbits=grid_orbits)
-    gen = MixGenerator(SHAPE_9, np.random.default_rng(seed), edges=list(edges), params=params)
-    t0, c0 = time.perf_counter(), time.process_time()
-    list(gen.generate(warmup, shares))
-    boot_wall, boot_cpu = time.perf_counter() - t0, time.process_time() - c0
-    t0, c0 = time.perf_counter(), time.process_time()
-    puzzles = list(gen.generate(count, shares))
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    ratings = np.array([p.rating for p in puzzles])
-    givens = np.array([np.count_nonzero(p.puzzle) for p in puzzles])
-    unique = all(analyse(p.puzzle, SHAPE_9).solutions == 1 for p in puzzles)
-    coarse = np.bincount([bucket_of(int(r), OFFICIAL_BUCKET_EDGES) for r in ratings], minlength=5) / count
+def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, orbit=None) -> dict:
+    """Variety (grids, grid orbits, near-duplicates) and stored vs orbit-mean difficulty."""
+    classes = grid_orbit_classes(solutions, SHAPE_9)
+    if orbit is None or (np.asarray(orbit) < 0).any():
+        orbit = np.array([orbit_rating(p, SHAPE_9) for p in puzzles])
+    top = ratings >= OFFICIAL_BUCKET_EDGES[-1]
+    givens = (puzzles > 0).sum(axis=1)
+    shares = np.bincount([orbit_bucket(r, OFFICIAL_BUCKET_EDGES) for r in orbit], minlength=5) / len(orbit)
     return {
-        "warmup_wall_s": boot_wall,
+        "puzzles": len(puzzles),
+        "grids": len({g.tobytes() for g in solutions}),
+        "grid_orbits": f"{len(classes)} ({max(classes.values())})",
+        "near_duplicates": near_duplicate_count(puzzles, SHAPE_9, NEAR_CLUES),
+        "rating stored / orbit": f"{ratings.mean():.1f} / {np.mean(orbit):.1f}",
+        ">=51 stored / orbit": f"{ratings[top].mean():.1f} / {np.asarray(orbit)[top].mean():.1f}"
+        if top.any()
+        else "-",
+        "orbit buckets %": "/".join(f"{100 * s:.0f}" for s in shares),
+        "givens mean (min-max)": f"{givens.mean():.1f} ({givens.min()}-{givens.max()})",
+    }
+
+
+def print_table(columns: dict[str, dict]) -> None:
+    rows = list(next(iter(columns.values())))
+    labels = {
+        "puzzles": "puzzles",
+        "grids": "distinct solution grids",
+        "grid_orbits": "grids up to symmetry (largest class)",
+        "near_duplicates": f"near-duplicate puzzles (<= {NEAR_CLUES} clues each)",
+        "rating stored / orbit": "mean rating stored / orbit",
+        ">=51 stored / orbit": ">=51 (stored) bucket: stored / orbit mean",
+        "orbit buckets %": "orbit buckets 0/1-2/3-10/11-50/>=51 %",
+        "givens mean (min-max)": "givens mean (min-max)",
+        "puzzles_per_cpu_s": "puzzles per CPU-second",
+    }
+    width = max(len(v) for v in labels.values())
+    print(f"| {'':{width}s} | " + " | ".join(f"{c:>16s}" for c in columns) + " |")
+    for r in rows:
+        print(
+            f"| {labels.get(r, r):{width}s} | "
+            + " | ".join(f"{str(v[r]):>16s}" for v in columns.values())
+            + " |"
+        )
+
+
+def measure(
+    count: int = 50,
+    warmup: int = 5,
+    seed: int = 0,
+    mix: str = "official",
+    grid_orbits: bool = False,
+    cfg: SudokuConfig | None = None,
+    workers: int = 1,
+    shard_size: int = 0,
+) -> dict:
+    """Generate ``warmup`` then ``count`` puzzles (``cfg``'s rules, else ``mix``); timings and the puzzles."""
+    if cfg is None:
+        edges, shares = MIXES[mix]
+        params = SearchParams(grid_orbits=grid_orbits)
+    else:
+        edges, shares, params = cfg.bucket_edges, cfg.bucket_shares, search_params(cfg)
+    rng = np.random.default_rng(seed)
+    boot_cpu = 0.0
+    t0, c0 = time.perf_counter(), time.process_time()
+    if shard_size:
+        out = generate_sharded(SHAPE_9, rng, count, list(shares), list(edges), params, shard_size, workers)
+        puzzles: list[Puzzle] = out.puzzles
+        wall, cpu = time.perf_counter() - t0, out.cpu_s
+    else:
+        gen = MixGenerator(SHAPE_9, rng, edges=list(edges), params=params)
+        list(gen.generate(warmup, shares))
+        boot_cpu = time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        puzzles = list(gen.generate(count, shares))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    ratings = np.array([p.rating for p in puzzles])
+    return {
         "warmup_cpu_s": boot_cpu,
+        "wall_s": wall,
+        "cpu_s": cpu,
         "puzzles_per_s_wall": count / wall,
         "puzzles_per_cpu_s": count / cpu,
-        "cpu_ms_per_puzzle": 1e3 * cpu / count,
-        "bucket_shares": coarse.round(3).tolist(),
-        "mean_rating": float(ratings.mean()),
-        "mean_givens": float(givens.mean()),
-        "solution_grids": float(len({p.solution.tobytes() for p in puzzles})),
-        "all_unique": float(unique),
+        "all_unique": all(analyse(p.puzzle, SHAPE_9).solutions == 1 for p in puzzles),
         "_puzzles": np.stack([p.puzzle for p in puzzles]),
         "_solutions": np.stack([p.solution for p in puzzles]),
         "_ratings": ratings,
+        "_orbit": np.array([p.orbit for p in puzzles]),
     }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--count", type=int, default=50, help="puzzles in the timed steady-state run")
+    p.add_argument("--count", type=int, default=50, help="puzzles in the timed run")
     p.add_argument("--warmup", type=int, default=100, help="puzzles in the warm-up run (compile + bootstrap)")
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
+    p.add_argument("--profile", default="", help="take the sudoku rules from profiles/PROFILE.yaml")
     p.add_argument("--mix", choices=sorted(MIXES), default="official")
     p.add_argument("--grid-orbits", action="store_true", help="one puzzle per solution grid up to symmetry")
+    p.add_argument("--workers", type=int, default=1, help="processes (with --shard-size)")
+    p.add_argument("--shard-size", type=int, default=0, help="puzzles per shard (0 = one stream)")
     p.add_argument("--realism", action="store_true", help="print the variety / orbit-difficulty table")
     a = p.parse_args()
+    cfg = profile_config(a.profile) if a.profile else None
+    table = {}
     if a.realism and OFFICIAL_TRAIN.is_file():
         off = read_csv(str(OFFICIAL_TRAIN), SHAPE_9)
-        print_realism("official", realism(off.puzzles, off.solutions, np.asarray(off.ratings)))
+        table["official train"] = realism(off.puzzles, off.solutions, np.asarray(off.ratings)) | {
+            "puzzles_per_cpu_s": "-"
+        }
     rates = []
     for seed in a.seed:
-        m = measure(a.count, a.warmup, seed, a.mix, a.grid_orbits)
+        m = measure(a.count, a.warmup, seed, a.mix, a.grid_orbits, cfg, a.workers, a.shard_size)
         rates.append(m["puzzles_per_cpu_s"])
         print(
-            f"seed {seed}: warm-up ({a.warmup} puzzles, incl. numba compile + bootstrap) "
-            f"{m['warmup_cpu_s']:.1f} s CPU; steady state {m['puzzles_per_cpu_s']:.0f} puzzles/CPU-s "
-            f"({m['cpu_ms_per_puzzle']:.1f} ms), {m['puzzles_per_s_wall']:.0f}/s wall"
-        )
-        print(
-            f"  buckets 0/1-2/3-10/11-50/>=51: {m['bucket_shares']} (official {OFFICIAL_BUCKET_SHARES}); "
-            f"mean rating {m['mean_rating']:.1f} (official test ~22.4, train 20.8); "
-            f"mean givens {m['mean_givens']:.1f} (official ~25); "
-            f"{m['solution_grids']:.0f} distinct solution grids; all unique: {bool(m['all_unique'])}"
+            f"seed {seed}: warm-up {m['warmup_cpu_s']:.1f} CPU-s; "
+            f"{a.count} puzzles in {m['cpu_s']:.1f} CPU-s = "
+            f"{m['puzzles_per_cpu_s']:.1f} puzzles/CPU-s, {m['wall_s']:.1f} s wall "
+            f"({m['puzzles_per_s_wall']:.1f}/s, {a.workers} worker(s)); all unique: {m['all_unique']}",
+            flush=True,
         )
         if a.realism:
-            print_realism(f"seed {seed}", realism(m["_puzzles"], m["_solutions"], m["_ratings"]))
+            r = realism(m["_puzzles"], m["_solutions"], m["_ratings"], m["_orbit"])
+            table[f"ours seed {seed}"] = r | {"puzzles_per_cpu_s": f"{m['puzzles_per_cpu_s']:.1f}"}
     if len(rates) > 1:
-        print(f"steady state over seeds: median {np.median(rates):.0f}, min {min(rates):.0f} puzzles/CPU-s")
+        print(f"over seeds: median {np.median(rates):.1f}, min {min(rates):.1f} puzzles/CPU-s")
+    if table:
+        print_table(table)
 
 
 if __name__ == "__main__":

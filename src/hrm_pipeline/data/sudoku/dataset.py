@@ -12,9 +12,11 @@ from tqdm import tqdm
 from hrm_pipeline.data.schema import REPORT_ROWS, ValidationFailed, row_check, table_schema
 from hrm_pipeline.data.storage import DatasetMeta, DatasetTables, token_array
 from hrm_pipeline.data.sudoku.api import analyse, parse
-from hrm_pipeline.data.sudoku.generate import MixGenerator, SearchParams, bucket_of
+from hrm_pipeline.data.sudoku.generate import MixGenerator, Puzzle, SearchParams, bucket_of, orbit_bucket
+from hrm_pipeline.data.sudoku.shards import generate_sharded
 from hrm_pipeline.data.sudoku.solver import Shape
 from hrm_pipeline.data.sudoku.symmetry import apply_transform, canonical_key, random_transform
+from hrm_pipeline.data.sudoku.variety import near_duplicate_pairs
 
 GENERATOR_VERSION = "sudoku-1"
 BLANK_TOKEN = 1  # token = digit + 1; 0 is pad (unused)
@@ -49,6 +51,16 @@ class SudokuConfig:
     # No two puzzles (of a split, or of train and test) share a solution grid up to symmetry; validate checks
     # it. Off for 6x6: it has only 49 grids up to symmetry, too few for a split of thousands.
     distinct_grid_orbits: bool = False
+    # Buckets by the orbit rating (mean over 16 images of the canonical form) instead of the rating as stored
+    # (which depends on the orientation the puzzle happens to be stored in); puzzles are stored as random
+    # images. The `rating` column stays the official as-stored figure.
+    bucket_by_orbit: bool = False
+    # No two puzzles within this many clues of each other up to symmetry (see sudoku/variety.py); 0 = off.
+    near_clues: int = 0
+    # Generation in shards of this many puzzles, each from its own child seed (0 = one stream): the output
+    # depends on seed and shard size only, so `workers` processes give the same data as one.
+    shard_size: int = 0
+    workers: int = 1  # processes generating shards (needs shard_size > 0); not part of the data
 
 
 @dataclass
@@ -57,6 +69,7 @@ class _Split:
     solutions: np.ndarray
     ratings: np.ndarray
     sources: list[str]
+    orbit: np.ndarray | None = None  # orbit ratings, where the generator computed them (bucket_by_orbit)
 
 
 def _shape(cfg: SudokuConfig) -> Shape:
@@ -104,12 +117,17 @@ def _generate(cfg: SudokuConfig, shape: Shape, count: int, gen: MixGenerator, pr
             disable=not progress,
         )
     )
+    return _split_of(puzzles, shape)
+
+
+def _split_of(puzzles: list[Puzzle], shape: Shape) -> _Split:
     n2 = shape.cells
     return _Split(
         np.array([p.puzzle for p in puzzles], dtype=np.int64).reshape(-1, n2),
         np.array([p.solution for p in puzzles], dtype=np.int64).reshape(-1, n2),
         np.array([p.rating for p in puzzles], dtype=np.int64),
         ["generated"] * len(puzzles),
+        np.array([p.orbit for p in puzzles], dtype=np.float64),
     )
 
 
@@ -156,13 +174,26 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         max_steps=cfg.max_steps,
         max_per_solution=cfg.max_per_solution,
         grid_orbits=cfg.distinct_grid_orbits,
+        orbit_buckets=cfg.bucket_by_orbit,
+        near_clues=cfg.near_clues,
     )
     # separate seed pools: no train puzzle is a local-search neighbour of a test puzzle
     gen = MixGenerator(shape, test_rng, edges=list(cfg.bucket_edges), params=params)
 
+    def sharded(rng: np.random.Generator, count: int, seen: set[str], avoid: set[bytes]):
+        out = generate_sharded(
+            shape, rng, count, list(cfg.bucket_shares), list(cfg.bucket_edges), params,
+            cfg.shard_size, cfg.workers, seen, avoid,
+        )  # fmt: skip
+        return _split_of(out.puzzles, shape), out
+
     # test first: it is never changed to make room for train
+    test_grids: set[bytes] | None = None
     if cfg.test_csv:
         test, test_keys = _dedupe(read_csv(cfg.test_csv, shape), shape, set(), progress, "test")
+    elif cfg.shard_size:
+        test, out = sharded(test_rng, cfg.test_size, set(), set())
+        test_keys, test_grids = out.keys, out.grid_keys
     else:
         test = _generate(cfg, shape, cfg.test_size, gen, progress)
         test_keys = set(gen.seen)
@@ -172,16 +203,21 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
             train = _select(train, np.sort(sub_rng.choice(len(train.ratings), cfg.train_size, replace=False)))
         train, _ = _dedupe(train, shape, test_keys, progress, "train")
     else:
-        # generated train puzzles avoid every test orbit too
-        train_gen = MixGenerator(
-            shape,
-            train_rng,
-            edges=list(cfg.bucket_edges),
-            params=params,
-            seen=set(test_keys),
-            avoid_solutions={gen.grid_key(s) for s in test.solutions},
-        )
-        train = _generate(cfg, shape, cfg.train_size, train_gen, progress)
+        # generated train puzzles avoid every test orbit, and every test answer grid
+        if test_grids is None:
+            test_grids = {gen.grid_key(s) for s in test.solutions}
+        if cfg.shard_size:
+            train, _ = sharded(train_rng, cfg.train_size, set(test_keys), test_grids)
+        else:
+            train_gen = MixGenerator(
+                shape,
+                train_rng,
+                edges=list(cfg.bucket_edges),
+                params=params,
+                seen=set(test_keys),
+                avoid_solutions=test_grids,
+            )
+            train = _generate(cfg, shape, cfg.train_size, train_gen, progress)
 
     splits = {
         "train": _rows(train, shape, cfg.num_aug, aug_rng, progress),
@@ -191,6 +227,16 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         name: np.bincount([bucket_of(int(r), COARSE_EDGES) for r in s.ratings], minlength=5).tolist()
         for name, s in (("train", train), ("test", test))
     }
+    extra: dict = {"near_clues": cfg.near_clues} if cfg.near_clues else {}
+    orbits = {
+        n: s.orbit for n, s in (("train", train), ("test", test)) if s.orbit is not None and len(s.orbit)
+    }
+    if cfg.bucket_by_orbit:  # what the generator bucketed by, per generated split
+        extra["orbit_bucket_counts"] = {
+            name: np.bincount([orbit_bucket(o, COARSE_EDGES) for o in v], minlength=5).tolist()
+            for name, v in orbits.items()
+        }
+        extra["mean_orbit_rating"] = {name: float(np.mean(v)) for name, v in orbits.items()}
     meta = DatasetMeta(
         dataset="sudoku",
         vocab_size=shape.n + 2,
@@ -198,8 +244,9 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         num_puzzle_identifiers=1,
         generator_version=GENERATOR_VERSION,
         seed=cfg.seed,
-        params=asdict(cfg),
-        extra={
+        params={k: v for k, v in asdict(cfg).items() if k != "workers"},  # workers never change the data
+        extra=extra
+        | {
             "box_rows": shape.box_rows,
             "box_cols": shape.box_cols,
             "min_givens": cfg.min_givens,
@@ -289,7 +336,10 @@ def leakage_key(df: pl.DataFrame, shape: Shape | None = None) -> pl.Series:
 
 
 def check_variety(meta: DatasetMeta, splits: dict[str, pl.DataFrame]) -> None:
-    """With ``distinct_grid_orbits``: no two groups of train and test share a solution grid up to symmetry."""
+    """With ``distinct_grid_orbits``: no two groups of train and test share a solution grid up to symmetry.
+    With ``near_clues`` k > 0: no two groups' puzzles are near-duplicates (each within k clues of the other
+    after the best symmetry alignment, see variety.py)."""
+    _check_near_duplicates(meta, splits)
     if not meta.extra.get("distinct_grid_orbits"):
         return
     shape = _shape_of(meta)
@@ -309,3 +359,21 @@ def check_variety(meta: DatasetMeta, splits: dict[str, pl.DataFrame]) -> None:
     if clashes:
         lines = [f"sudoku: {len(clashes)} group(s) share a solution grid up to symmetry with another"]
         raise ValidationFailed("\n".join(lines + clashes[:REPORT_ROWS]))
+
+
+def _check_near_duplicates(meta: DatasetMeta, splits: dict[str, pl.DataFrame]) -> None:
+    k = int(meta.extra.get("near_clues", 0))
+    if not k:
+        return
+    owners, puzzles = [], []
+    for name in ("train", "test"):
+        df = splits[name]
+        groups = df["group_id"].to_numpy()
+        _, first = np.unique(groups, return_index=True)
+        owners += [(name, int(groups[i])) for i in first]
+        puzzles.append(_digits(df, "inputs")[first])
+    pairs = near_duplicate_pairs(np.concatenate(puzzles), _shape_of(meta), k)
+    if pairs:
+        lines = [f"sudoku: {len(pairs)} pair(s) of near-duplicate puzzles (within {k} clues up to symmetry)"]
+        lines += [f"      {owners[i]} and {owners[j]}" for i, j in pairs[:REPORT_ROWS]]
+        raise ValidationFailed("\n".join(lines))

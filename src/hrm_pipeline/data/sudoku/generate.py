@@ -31,6 +31,7 @@ from hrm_pipeline.data.sudoku.symmetry import (
     canonical_key,
     random_transform,
 )
+from hrm_pipeline.data.sudoku.variety import deletion_hashes
 
 # Official Sudoku-Extreme test buckets (guesses) and shares; the last bucket is open-ended.
 OFFICIAL_BUCKET_EDGES = [0, 1, 3, 11, 51]  # bucket i = [edges[i], edges[i+1]) guesses
@@ -62,15 +63,34 @@ class SearchParams:
     # so without a cap a split can descend from a handful of grids (measured: one for 200 6x6 puzzles).
     max_per_solution: int = 0
     # Solution grids compared up to symmetry (canonical form) instead of as stored: with it no two puzzles
-    # share a grid's orbit (9x9 has ~5.5e9 orbits; 6x6 only 49, too few to hold a split of thousands).
+    # share a grid's orbit (9x9 has ~5.5e9 orbits; 6x6 only 49, too few to hold a split of thousands). A
+    # closed grid's seeds stay in the pool: their clue swaps may also step onto other grids (see _swaps).
     grid_orbits: bool = False
+    # Bucket by the orbit rating (see orbit_rating) instead of the rating as stored, and store each puzzle
+    # as a random image of itself, as the official set is stored randomly permuted.
+    orbit_buckets: bool = False
+    # No two emitted puzzles are near-duplicates (up to symmetry): each
+    # keeps more than this many clues outside the clues it shares with any other (see variety.py); 0 = off.
+    near_clues: int = 0
+    # Children on other grids kept per clue swap (each costs a rating; a swap can offer dozens).
+    grid_steps: int = 4
+    # Orbit bucketing: the orbit rating costs ~17 ratings, so a candidate is orbit-rated only when an estimate
+    # (the mean of its stored rating and ``probe_images`` random images) is within a factor ``reach`` of an
+    # open bucket. 3 probe images cost more than they saved (~33k candidates offered per 100 puzzles at
+    # the start); the stored rating alone, at factor 1.5, is the measured setting.
+    probe_images: int = 0
+    reach: float = 1.5
 
 
 @dataclass
 class Puzzle:
     puzzle: np.ndarray  # (n*n,) digits, 0 = blank
     solution: np.ndarray
-    rating: int
+    rating: int  # guesses to the first solution, as stored
+    lineage: int = -1  # the random puzzle this one descends from (local search never transforms)
+    orbit: float = -1.0  # orbit rating, where computed (orbit_buckets)
+    key: str = ""  # canonical key of the puzzle, where computed
+    grid: str = ""  # canonical key of the solution grid, where computed (grid_orbits)
 
 
 # Images rated per orbit rating: the std of the rating over orientations is ~10 guesses, so 16 images give
@@ -86,13 +106,23 @@ def orbit_rating(puzzle: np.ndarray, shape: Shape, images: int = ORBIT_IMAGES) -
     to make the rater guess most. Starting from the canonical form with a fixed image stream makes the
     figure exactly orientation-independent: a puzzle and any image of it get the same value.
     """
+    return orbit_rating_and_key(puzzle, shape, images)[0]
+
+
+def orbit_rating_and_key(puzzle: np.ndarray, shape: Shape, images: int = ORBIT_IMAGES) -> tuple[float, str]:
+    """:func:`orbit_rating` and the puzzle's canonical key (it costs as much as ~4 ratings: computed once)."""
     base = canonical_form(puzzle, shape)
     rng = np.random.default_rng(0)  # fixed: the same images for every member of the orbit
     total = 0
     for _ in range(images):
         t = random_transform(shape, rng)
         total += analyse(apply_transform(base, t, shape), shape, limit=1).rating
-    return total / images
+    return total / images, "".join(str(int(v)) for v in base)
+
+
+def orbit_bucket(orbit: float, edges: list[int]) -> int:
+    """Bucket of an orbit rating: guesses rounded down, as a stored rating counts them."""
+    return bucket_of(int(orbit), edges)
 
 
 def bucket_of(rating: int, edges: list[int]) -> int:
@@ -171,11 +201,15 @@ class MixGenerator:
         self._avoid = set(avoid_solutions or ())
         self._per_solution: dict[bytes, int] = {}  # solution grid key -> puzzles generated on it
         self._grid_keys: dict[bytes, bytes] = {}  # solution bytes -> key (canonical form costs ~1 ms)
+        self._closed_raw: set[bytes] = set()  # solution grids (as in their lineage) that took their puzzle
+        self._near: set[int] = set()  # deletion hashes of every emitted puzzle (near_clues)
+        self._lineages = 0
         self.solves = 0  # searches made (for throughput reports)
         self._tables = tables_for(shape)
         top = self.edges[-1]
         self._cap = self.params.pool_cap or max(2 * top, 1)
         self._need = top  # lowest rating of the hardest bucket with room
+        self._floor = 0  # lowest rating of the easiest bucket with room
         self._best = -1  # best rating of the current pool's lineage and candidates since it improved
         self._since_best = 0
 
@@ -243,7 +277,9 @@ class MixGenerator:
     def _remember(self, p: Puzzle) -> None:
         """Keep the hardest puzzles as seeds; a newcomer replaces the weakest seed if it scores as high."""
         pr = self.params
-        if not self._solution_open(self.grid_key(p.solution)):
+        # with grid orbits a closed grid's seed still steps onto other grids (and its canonical key would
+        # cost ~5 ms per candidate)
+        if not pr.grid_orbits and not self._solution_open(self.grid_key(p.solution)):
             return
         self._since_best += 1
         if p.rating > self._best:
@@ -293,19 +329,25 @@ class MixGenerator:
             if not self.pool:
                 self._best, self._since_best = -1, 0
                 p = random_puzzle(self.shape, self.rng)
+                p.lineage, self._lineages = self._lineages, self._lineages + 1
                 self.solves += 1
                 self._remember(p)
                 yield p
                 continue
             i = int(self.rng.integers(len(self.pool)))
-            seed = self.pool[i]
+            seed, score = self.pool[i], self._scores[i]
             self._uses[i] += 1
             self._barren[i] += 1
             if self._uses[i] >= pr.max_steps or self._barren[i] >= pr.barren:
                 self._retire(i)
             grid = seed.puzzle
             clues = np.flatnonzero(grid)
-            if self.rng.random() < pr.p_add or len(clues) < pr.min_givens:
+            # an added clue keeps the grid: useless once the grid has its puzzle; and with orbit buckets,
+            # useless when it would land below every open bucket (it roughly halves the rating; measured:
+            # the climb to the hard buckets stalled near a pool score of 30 while adds filled full buckets)
+            closed = pr.grid_orbits and seed.solution.tobytes() in self._closed_raw
+            closed |= pr.orbit_buckets and score / 2 < self._floor
+            if not closed and (self.rng.random() < pr.p_add or len(clues) < pr.min_givens):
                 child = grid.copy()
                 cell = self.rng.choice(np.flatnonzero(grid == 0))
                 child[cell] = seed.solution[cell]
@@ -318,7 +360,7 @@ class MixGenerator:
                     continue
                 self._rated.add(key)
                 self._fruitful(seed)
-                p = Puzzle(child, solution, self._rate(child))
+                p = Puzzle(child, solution, self._rate(child), seed.lineage)
                 self._remember(p)
                 yield p
 
@@ -337,6 +379,8 @@ class MixGenerator:
             return []
         if len(sols) == 1:
             return [(grid, seed.solution)]  # the clue was redundant
+        if self.params.grid_orbits:
+            return self._grid_walk(seed, grid, sols, removed)
         ok = (grid == 0) & ((sols == seed.solution).sum(axis=0) == 1)
         ok[removed] = False  # putting the clue back is the seed itself
         moves = []
@@ -344,6 +388,38 @@ class MixGenerator:
             child = grid.copy()
             child[cell] = seed.solution[cell]
             moves.append((child, seed.solution))
+        return moves
+
+    def _grid_walk(
+        self, seed: Puzzle, grid: np.ndarray, sols: np.ndarray, removed: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Unique children of ``grid`` (the seed minus a clue) on the seed's grid AND on the others.
+
+        A clue (cell, digit) keeps exactly the solutions with that digit there, so where exactly one of the
+        enumerated solutions has it, the child is unique with THAT solution: on an alternative solution it
+        steps to another grid while staying one swap from a hard seed. Needed when every grid takes one
+        puzzle: same-grid swaps alone can never leave a grid. The seed's own grid is skipped once closed.
+        """
+        n = self.shape.n
+        blank = np.flatnonzero(grid == 0)
+        sub = sols[:, blank]  # (solutions, blank cells)
+        hits = sub[:, :, None] == np.arange(1, n + 1)[None, None, :]
+        cells, digits = np.nonzero(hits.sum(axis=0) == 1)
+        owner = hits[:, cells, digits].argmax(axis=0)  # the one solution with that digit there
+        own = seed.solution[blank[cells]] == digits + 1
+        keep = ~(own & (blank[cells] == removed))  # putting the clue back is the seed itself
+        if seed.solution.tobytes() in self._closed_raw:
+            keep &= ~own
+        idx = np.flatnonzero(keep)
+        cross = idx[~own[idx]]
+        if len(cross) > self.params.grid_steps:  # each child costs a rating: a few other grids per step
+            cross = self.rng.choice(cross, self.params.grid_steps, replace=False)
+        idx = self.rng.permutation(np.concatenate([idx[own[idx]], cross]))
+        moves = []
+        for i in idx:
+            child = grid.copy()
+            child[blank[cells[i]]] = digits[i] + 1
+            moves.append((child, sols[owner[i]].copy()))
         return moves
 
     # ---- placement ----------------------------------------------------------------------------------
@@ -358,6 +434,8 @@ class MixGenerator:
 
     def _offer(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
         """``p`` or a variant of it in a bucket with room, if one is found and its orbit is new."""
+        if self.params.orbit_buckets:
+            return self._offer_orbit(p, quota)
         if not quota[self._bucket(p.rating)] > 0:
             q = self._reoriented(p, quota)
             if q is None and self._bucket(p.rating) > np.flatnonzero(quota > 0).min():
@@ -369,17 +447,99 @@ class MixGenerator:
             p = self._easier(p, quota, givens=int(self.rng.integers(lo, hi + 1)))
         if p is None or not self._fits(p, quota):
             return None
+        if self.params.grid_orbits and p.solution.tobytes() in self._closed_raw:
+            return None
         key = self.grid_key(p.solution)
         if not self._solution_open(key):
-            self._drop_seeds_of(key)
+            self._close(p, key)
             return None
         if not self._orbits.add(p.puzzle):
             return None
         quota[self._bucket(p.rating)] -= 1
         self._per_solution[key] = self._per_solution.get(key, 0) + 1
         if not self._solution_open(key):
-            self._drop_seeds_of(key)
+            self._close(p, key)
         return p
+
+    def _close(self, p: Puzzle, key: bytes) -> None:
+        """``p``'s grid takes no more puzzles: with grid orbits its seeds stay (they may step off it)."""
+        if self.params.grid_orbits:
+            self._closed_raw.add(p.solution.tobytes())
+        else:
+            self._drop_seeds_of(key)
+
+    def _offer_orbit(self, p: Puzzle, quota: np.ndarray) -> Puzzle | None:
+        """Bucketing by orbit rating: ``p`` (or ``p`` with added clues) if its orbit bucket has room.
+
+        The orbit rating costs ~17 ratings, so cheap tests go first: the rating as stored (one draw of the
+        same distribution) must be within reach of an open bucket, else clues are added to bring it into
+        one; the grid must be open and no emitted puzzle a near-duplicate of it.
+        """
+        pr = self.params
+        if np.count_nonzero(p.puzzle) < pr.min_givens:
+            p = self._easier(p, quota, givens=int(self.rng.integers(pr.min_givens, pr.max_givens + 1)))
+        elif not self._reachable(p.rating, quota):
+            p = self._easier(p, quota) if self._bucket(p.rating) > np.flatnonzero(quota > 0).min() else None
+        if p is None or not pr.min_givens <= np.count_nonzero(p.puzzle) <= pr.max_givens:
+            return None
+        raw = p.solution.tobytes()
+        near = self._deletion_hashes(p)
+        if raw in self._closed_raw or not self._near.isdisjoint(near):
+            return None
+        if not self._reachable(self._estimate(p), quota, pr.reach):
+            return None
+        p.orbit, p.key = orbit_rating_and_key(p.puzzle, self.shape)
+        self.solves += ORBIT_IMAGES
+        bucket = orbit_bucket(p.orbit, self.edges)
+        if not quota[bucket] > 0:
+            return None
+        key = self.grid_key(p.solution)
+        if not self._solution_open(key):
+            self._close(p, key)
+            return None
+        if not self._orbits.add(p.puzzle, p.key):
+            return None
+        quota[bucket] -= 1
+        self._per_solution[key] = self._per_solution.get(key, 0) + 1
+        if not self._solution_open(key):
+            self._close(p, key)
+        self._near.update(near)
+        t = random_transform(self.shape, self.rng)  # stored as a random image, like the official set
+        image = apply_transform(p.puzzle, t, self.shape)
+        return Puzzle(
+            image,
+            apply_transform(p.solution, t, self.shape),
+            self._rate(image),
+            p.lineage,
+            p.orbit,
+            p.key,
+            key.decode(),
+        )
+
+    def _reachable(self, rating: float, quota: np.ndarray, factor: float = 2.0) -> bool:
+        """Can the orbit rating land in an open bucket given ``rating`` (a draw or an estimate of it)?"""
+        open_buckets = np.flatnonzero(quota > 0)
+        return any(
+            rating / factor < self._bounds(b)[1] and self.edges[b] <= factor * rating + 1
+            for b in open_buckets
+        )
+
+    def _estimate(self, p: Puzzle) -> float:
+        """Mean rating over ``p`` as stored and ``probe_images`` random images of it."""
+        total = p.rating
+        for _ in range(self.params.probe_images):
+            total += self._rate(apply_transform(p.puzzle, random_transform(self.shape, self.rng), self.shape))
+        return total / (1 + self.params.probe_images)
+
+    def _deletion_hashes(self, p: Puzzle) -> list[int]:
+        """Near-duplicate fingerprints (variety.deletion_hashes): shared with an emitted puzzle = refused.
+
+        Up to symmetry, not in the lineage's frame: a cross-grid walk can come back to a relabelled or
+        moved copy of an emitted puzzle's clues (measured: 6-9 near-duplicates per 100 with a same-frame
+        check). A hash collision only costs a candidate.
+        """
+        k = self.params.near_clues
+        return deletion_hashes(p.puzzle, self.shape, k).tolist() if k else []
 
     def _easier(self, p: Puzzle, quota: np.ndarray, givens: int = 0) -> Puzzle | None:
         """Add clues from the solution (random cells) until the rating drops into an open bucket (and the
@@ -390,7 +550,7 @@ class MixGenerator:
             if np.count_nonzero(grid) >= self.params.max_givens:
                 return None
             grid[cell] = p.solution[cell]
-            q = Puzzle(grid.copy(), p.solution, self._rate(grid))
+            q = Puzzle(grid.copy(), p.solution, self._rate(grid), p.lineage)
             b = self._bucket(q.rating)
             if quota[b] > 0 and self._fits(q, quota) and np.count_nonzero(grid) >= givens:
                 return q
@@ -431,6 +591,7 @@ class MixGenerator:
     def _block(self, quota: np.ndarray) -> list[Puzzle]:
         out: list[Puzzle] = []
         self._need = self.edges[int(np.flatnonzero(quota > 0).max())]
+        self._floor = self.edges[int(np.flatnonzero(quota > 0).min())]
         for cand in self._candidates():
             p = self._offer(cand, quota)
             if p is not None:
@@ -438,6 +599,7 @@ class MixGenerator:
                 if not quota.any():
                     return out
                 self._need = self.edges[int(np.flatnonzero(quota > 0).max())]
+                self._floor = self.edges[int(np.flatnonzero(quota > 0).min())]
         raise AssertionError("unreachable: the candidate stream is endless")
 
     def generate(self, count: int, shares: list[float]) -> Iterator[Puzzle]:

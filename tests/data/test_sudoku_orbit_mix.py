@@ -1,0 +1,129 @@
+"""Orbit-bucketed 9x9 generation (paper profile rules): variety, uniqueness, buckets, sharding, validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hrm_pipeline.data.schema import ValidationFailed
+from hrm_pipeline.data.sudoku import (
+    SHAPE_9,
+    MixGenerator,
+    SudokuConfig,
+    analyse,
+    build_tables,
+    canonical_key,
+    check_variety,
+)
+from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN
+from hrm_pipeline.data.sudoku.generate import SearchParams, bucket_quota, orbit_bucket, orbit_rating
+from hrm_pipeline.data.sudoku.shards import generate_sharded
+from hrm_pipeline.data.sudoku.symmetry import apply_transform, random_transform
+from hrm_pipeline.data.sudoku.variety import near_duplicate_pairs, near_duplicate_rows
+
+# buckets reachable without a long climb keep this fast; the rules are those of the paper profile
+EDGES, SHARES = [0, 1, 3, 11], [0.25, 0.25, 0.25, 0.25]
+RULES = SearchParams(grid_orbits=True, orbit_buckets=True, near_clues=2)
+
+
+@pytest.fixture(scope="module")
+def mix():
+    gen = MixGenerator(SHAPE_9, np.random.default_rng(7), edges=EDGES, params=RULES)
+    return list(gen.generate(24, SHARES))
+
+
+def test_every_puzzle_is_on_its_own_grid_orbit_and_none_is_a_near_duplicate(mix):
+    grids = {canonical_key(p.solution, SHAPE_9) for p in mix}
+    assert len(grids) == len(mix)
+    assert near_duplicate_pairs(np.stack([p.puzzle for p in mix]), SHAPE_9, 2) == []
+
+
+def test_every_puzzle_is_unique_consistent_and_rated_as_stored(mix):
+    for p in mix:
+        a = analyse(p.puzzle, SHAPE_9)
+        assert a.solutions == 1 and np.array_equal(a.solution, p.solution)
+        assert ((p.puzzle == 0) | (p.puzzle == p.solution)).all()
+        assert analyse(p.puzzle, SHAPE_9, limit=1).rating == p.rating
+        assert 17 <= np.count_nonzero(p.puzzle) <= 35
+
+
+def test_buckets_follow_the_orbit_rating_recomputed_from_the_stored_image(mix):
+    orbit = [orbit_rating(p.puzzle, SHAPE_9) for p in mix]  # the stored image, not the generator's frame
+    assert orbit == [p.orbit for p in mix]
+    counts = np.bincount([orbit_bucket(o, EDGES) for o in orbit], minlength=len(EDGES))
+    assert counts.tolist() == np.bincount(bucket_quota(24, SHARES), minlength=len(EDGES)).tolist()
+
+
+def test_near_duplicate_measure_sees_through_symmetry_and_counts_clues():
+    rng = np.random.default_rng(0)
+    gen = MixGenerator(SHAPE_9, rng, edges=[0, 1], params=RULES)
+    a, b = (p.puzzle for p in gen.generate(2, [0.5, 0.5]))
+    clues = np.flatnonzero(a)
+    swapped = a.copy()
+    swapped[clues[0]] = 0  # one clue removed, one changed: 2 clues away from a
+    swapped[clues[1]] = swapped[clues[1]] % 9 + 1
+    three = swapped.copy()
+    three[clues[2]] = 0  # 3 clues away from a, still 2 from swapped... but a keeps 3 of its own
+    image = apply_transform(swapped, random_transform(SHAPE_9, rng), SHAPE_9)
+    assert near_duplicate_pairs(np.stack([a, b, image]), SHAPE_9, 2) == [(0, 2)]
+    assert near_duplicate_rows(a, np.stack([swapped, three, b]), 2).tolist() == [True, False, False]
+
+
+def test_sharded_output_is_the_same_for_one_and_two_workers():
+    """The documented rule: output depends on seed and shard size only, not on the worker count."""
+    runs = [
+        generate_sharded(SHAPE_9, np.random.default_rng(3), 12, SHARES, EDGES, RULES, 6, workers)
+        for workers in (1, 2)
+    ]
+    one, two = ([p.puzzle.tolist() for p in r.puzzles] for r in runs)
+    assert one == two and len(one) == 12
+    assert len({canonical_key(p.solution, SHAPE_9) for p in runs[0].puzzles}) == 12
+
+
+FAST = dict(
+    train_size=8, test_size=6, num_aug=1, bucket_edges=EDGES, bucket_shares=SHARES, distinct_grid_orbits=True,
+    bucket_by_orbit=True, near_clues=2, shard_size=4,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return build_tables(SudokuConfig(seed=1, **FAST), progress=False)
+
+
+def test_sharded_tables_pass_the_variety_rules_and_record_orbit_figures(tables):
+    check_variety(tables.meta, tables.splits)
+    assert tables.meta.extra["orbit_bucket_counts"]["train"] == [2, 2, 2, 2, 0]  # report buckets
+    assert "workers" not in tables.meta.params  # never part of the data
+
+
+def _first_rows(df):
+    return np.unique(df["group_id"].to_numpy(), return_index=True)[1]
+
+
+def test_validate_refuses_a_near_duplicate_across_splits(tables):
+    train, test = tables.splits["train"], tables.splits["test"]
+    x = train["inputs"].to_numpy().astype(np.int64)[_first_rows(train)[0]] - BLANK_TOKEN
+    x[np.flatnonzero(x)[0]] = 0  # a train puzzle minus one clue, under a symmetry: a near-duplicate
+    image = apply_transform(x, random_transform(SHAPE_9, np.random.default_rng(2)), SHAPE_9)
+    values = test["inputs"].to_numpy().copy()
+    values[test["group_id"].to_numpy() == test["group_id"][0]] = image + BLANK_TOKEN
+    from hrm_pipeline.data.storage import token_array
+
+    bad = test.with_columns(token_array(values, values.shape[1]).alias("inputs"))
+    with pytest.raises(ValidationFailed, match="near-duplicate"):
+        check_variety(tables.meta, {"train": train, "test": bad})
+
+
+def test_validate_refuses_two_train_puzzles_on_one_grid_orbit(tables):
+    from hrm_pipeline.data.storage import token_array
+
+    train = tables.splits["train"]
+    labels = train["labels"].to_numpy().copy()
+    groups = train["group_id"].to_numpy()
+    first = labels[groups == groups[0]][0].astype(np.int64) - BLANK_TOKEN
+    image = apply_transform(first, random_transform(SHAPE_9, np.random.default_rng(4)), SHAPE_9)
+    labels[groups == np.unique(groups)[1]] = image + BLANK_TOKEN
+    bad = train.with_columns(token_array(labels, labels.shape[1]).alias("labels"))
+    with pytest.raises(ValidationFailed, match="share a solution grid up to symmetry"):
+        check_variety(tables.meta, {"train": bad, "test": tables.splits["test"]})
