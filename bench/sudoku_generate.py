@@ -26,7 +26,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, SearchParams, SudokuConfig, analyse, read_csv
-from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES
+from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES, search_params
 from hrm_pipeline.data.sudoku.generate import (
     OFFICIAL_BUCKET_EDGES,
     OFFICIAL_BUCKET_SHARES,
@@ -50,17 +50,6 @@ MIXES = {
 def profile_config(name: str) -> SudokuConfig:
     raw = OmegaConf.load(ROOT / "profiles" / f"{name}.yaml")["sudoku"]
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SudokuConfig), raw))
-
-
-def search_params(cfg: SudokuConfig) -> SearchParams:
-    return SearchParams(
-        min_givens=cfg.min_givens,
-        max_givens=cfg.max_givens,
-        max_steps=cfg.max_steps,
-        grid_orbits=cfg.distinct_grid_orbits,
-        orbit_buckets=cfg.bucket_by_orbit,
-        near_clues=cfg.near_clues,
-    )
 
 
 def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, orbit=None) -> dict:

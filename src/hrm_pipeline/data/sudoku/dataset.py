@@ -163,12 +163,9 @@ def _rows(
     )
 
 
-def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
-    """Train and test tables: imported from CSV where configured, else generated; pure and seeded."""
-    shape = _shape(cfg)
-    rng = np.random.default_rng(cfg.seed)
-    test_rng, train_rng, sub_rng, aug_rng = rng.spawn(4)
-    params = SearchParams(
+def search_params(cfg: SudokuConfig) -> SearchParams:
+    """The generator's search settings as the dataset config gives them (the bench times the same)."""
+    return SearchParams(
         min_givens=cfg.min_givens,
         max_givens=cfg.max_givens,
         max_steps=cfg.max_steps,
@@ -177,6 +174,14 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         orbit_buckets=cfg.bucket_by_orbit,
         near_clues=cfg.near_clues,
     )
+
+
+def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
+    """Train and test tables: imported from CSV where configured, else generated; pure and seeded."""
+    shape = _shape(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    test_rng, train_rng, sub_rng, aug_rng = rng.spawn(4)
+    params = search_params(cfg)
     # separate seed pools: no train puzzle is a local-search neighbour of a test puzzle
     gen = MixGenerator(shape, test_rng, edges=list(cfg.bucket_edges), params=params)
 
