@@ -22,16 +22,15 @@ from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 # The flows' tiny profile, with one training thread and a small evaluation.
-# The maze family runs as TRM-MLP, so the whole chain (train, evaluate, register, promote, the pyfunc champion
-# behind `hrm solve`) is proven for the other recurrence too; sudoku stays HRM.
-TRM_MLP = {"recurrence": "trm", "token_mixer": "mlp", "q_continue": False, "H_layers": 1, "L_layers": 2}
+# As in params.yaml, sudoku trains as TRM-MLP and maze as HRM (MLP mixer): the whole chain (train, evaluate,
+# register, promote, the pyfunc champion behind `hrm solve`) is proven for both recurrences.
 TINY = {
     **FLOW_TINY,
     "train": {**FLOW_TINY["train"], "num_threads": 1},
     "evaluate": {"gallery_size": 1, "scaling_factors": [1, 2]},
-    "families": {**FLOW_TINY["families"], "maze": {**FLOW_TINY["families"]["maze"], "model": TRM_MLP}},
 }
 FAMILIES = ("sudoku", "maze")
+RECURRENCE = {"sudoku": "trm", "maze": "hrm"}
 MODEL = "hrm-sudoku"
 
 
@@ -100,10 +99,10 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     assert not any(s.endswith("@arc") for s in stages_run(first) - {"generate@arc", "validate@arc"})
     import torch
 
-    for family, recurrence in zip(FAMILIES, ("hrm", "trm"), strict=True):
+    for family in FAMILIES:
         saved = torch.load(ws / "runs" / family / "model.pt", map_location="cpu", weights_only=True)
-        assert saved["model_config"]["recurrence"] == recurrence
-    assert saved["model_config"]["token_mixer"] == "mlp"
+        assert saved["model_config"]["recurrence"] == RECURRENCE[family]
+        assert saved["model_config"]["token_mixer"] == "mlp"
     lock = yaml.safe_load((ws / "dvc.lock").read_text())
     assert "reports/validation/sudoku.json" in str(lock["stages"]["validate@sudoku"])
     assert json.loads((ws / "reports/validation/maze.json").read_text())["passed"]
@@ -141,7 +140,7 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
             assert str(client.get_model_version_by_alias(name, alias).version) == str(v1.version)
         run_data = client.get_run(v1.run_id).data
         run_metrics = run_data.metrics  # train, eval and test metrics in one run
-        assert run_data.params["model.recurrence"] == ("trm" if family == "maze" else "hrm")
+        assert run_data.params["model.recurrence"] == RECURRENCE[family]
         assert {"train/loss", "eval/exact_accuracy", "test/exact_accuracy"} <= set(run_metrics)
         assert json.loads((ws / f"reports/{family}/promotion.json").read_text())["action"] == "promoted"
         first_versions[family] = v1

@@ -41,8 +41,9 @@ def flow_runs(ws, server) -> list[dict]:
 
 @pytest.mark.slow
 def test_scheduled_deployment_run_by_a_worker_trains_and_registers_a_model(server, tmp_path):
-    # sudoku trains as TRM (attention, TRM's halting): the flows need nothing of their own for it.
-    trm = {"recurrence": "trm", "q_continue": False, "H_layers": 1, "L_layers": 2}
+    # sudoku trains as TRM with attention and TRM's halting, maze as params.yaml's HRM: the flows need nothing
+    # of their own for either recurrence.
+    trm = {"recurrence": "trm", "q_continue": False, "token_mixer": "attention"}
     ws = make_project(tmp_path, {"families": {"sudoku": {"model": trm}}})
     deployed = run(["bash", "scripts/prefect_deploy.sh"], ws, **server.env)
     for name in ("hrm-data/nightly-data", "hrm-pipeline/weekly-retrain", "hrm-training/train"):
