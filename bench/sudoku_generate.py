@@ -47,6 +47,10 @@ MIXES = {
 }
 
 
+# The official train sample's givens: a peak at 22-28 (mode 26), a 17-clue tail and a 33-35 tail of easy puzzles.
+GIVENS_BINS = ((17, 21), (22, 24), (25, 26), (27, 28), (29, 32), (33, 35))
+
+
 def profile_config(name: str) -> SudokuConfig:
     raw = OmegaConf.load(ROOT / "profiles" / f"{name}.yaml")["sudoku"]
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SudokuConfig), raw))
@@ -71,6 +75,9 @@ def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, orb
         else "-",
         "orbit buckets %": "/".join(f"{100 * s:.0f}" for s in shares),
         "givens mean (min-max)": f"{givens.mean():.1f} ({givens.min()}-{givens.max()})",
+        "givens histogram %": "/".join(
+            f"{100 * np.mean((givens >= lo) & (givens <= hi)):.0f}" for lo, hi in GIVENS_BINS
+        ),
     }
 
 
@@ -85,6 +92,7 @@ def print_table(columns: dict[str, dict]) -> None:
         ">=51 stored / orbit": ">=51 (stored) bucket: stored / orbit mean",
         "orbit buckets %": "orbit buckets 0/1-2/3-10/11-50/>=51 %",
         "givens mean (min-max)": "givens mean (min-max)",
+        "givens histogram %": "givens " + "/".join(f"{lo}-{hi}" for lo, hi in GIVENS_BINS) + " %",
         "puzzles_per_cpu_s": "puzzles per CPU-second",
     }
     width = max(len(v) for v in labels.values())
