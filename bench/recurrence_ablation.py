@@ -43,8 +43,8 @@ CACHE = ROOT / "runs" / "bench-recurrence-data"  # generated puzzles (git-ignore
 # The same one-network depth as HRM's two 1-layer modules: equal parameter counts at hidden 64. TRM keeps the
 # CPU profile's cycle counts (T = H_cycles = 2 recursions of n = L_cycles = 2 latent updates): the paper's
 # T=3, n=6 costs 21 network calls per segment against HRM's 6, too few steps in a CPU budget.
-# Every variant starts from HRM as the CPU profile sized it (hidden 64, 1-layer H and L, 2x2 cycles), spelled out
-# so the table stays the same ablation whatever params.yaml's model section defaults to.
+# Every variant starts from HRM as the CPU profile sized it (hidden 64, 1-layer H and L, 2x2 cycles), spelled
+# out so the table stays the same ablation whatever params.yaml's model section defaults to.
 HRM_BASE = [
     "model.recurrence=hrm",
     "model.gradient=auto",
@@ -340,7 +340,8 @@ def log_mlflow(record: dict, experiment: str) -> None:
 
 def log_summary(rows: list[dict], table: Path, plot: Path, experiment: str) -> None:
     """One run per results file beside the per-run ones: the table and the plot as artifacts, and each
-    task/variant's mean held-out exact accuracy as a metric, so the comparison is one click in the MLflow UI."""
+    task/variant's mean held-out exact accuracy as a metric, so the comparison is one click in the MLflow
+    UI."""
     mlflow = _mlflow(experiment)
     with mlflow.start_run(run_name=f"summary-{table.stem}"):
         mlflow.log_params(

@@ -8,12 +8,16 @@ the steady-state run. With --shard-size every shard bootstraps its own pool (tha
 that does not depend on the worker count), so the sharded figure includes it. Several seeds show the
 run-to-run spread.
 
---profile P:    the sudoku section of profiles/P.yaml (paper-sudoku: orbit-bucketed official train mix,
-                one puzzle per grid orbit, no near-duplicates in a lineage); else --mix with today's rules:
+--profile P:    the sudoku section of profiles/P.yaml (-S KEY=VALUE changes one of its keys, e.g. the
+                strict realism of -S minimal=true -S start_givens=25; paper-sudoku: orbit-bucketed official
+                train mix, one puzzle per grid orbit, no near-duplicates in a lineage); else --mix with
+                today's rules:
 --mix official: the five official buckets 0 / 1-2 / 3-10 / 11-50 / >=51 at 14/10/14/51/11 % (as stored).
 --mix default:  the dataset's default finer split (11-50 split like the official train sample).
 --realism:      print the variety / orientation-independent difficulty table, ours beside the official
                 train sample (../shared/data; the official TEST sample stays evaluation-only).
+--dataset DIR:  no generation: the same table for a dataset `hrm generate sudoku` wrote (its train and
+                test puzzles as generated, augmentations left out), and the grid orbits the two splits share.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, SearchParams, SudokuConfig, analyse, read_csv
+from hrm_pipeline.data.sudoku.api import spare_clues
 from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES, search_params
 from hrm_pipeline.data.sudoku.generate import (
     OFFICIAL_BUCKET_EDGES,
@@ -47,13 +52,15 @@ MIXES = {
 }
 
 
-# The official train sample's givens: a peak at 22-28 (mode 26), a 17-clue tail and a 33-35 tail of easy puzzles.
+# The official train sample's givens: a peak at 22-28 (mode 26), a 17-clue tail, a 33-35 tail of easy puzzles.
 GIVENS_BINS = ((17, 21), (22, 24), (25, 26), (27, 28), (29, 32), (33, 35))
 
 
-def profile_config(name: str) -> SudokuConfig:
+def profile_config(name: str, overrides: list[str] = ()) -> SudokuConfig:
+    """The sudoku section of profiles/NAME.yaml, with ``KEY=VALUE`` overrides of its keys."""
     raw = OmegaConf.load(ROOT / "profiles" / f"{name}.yaml")["sudoku"]
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SudokuConfig), raw))
+    merged = OmegaConf.merge(OmegaConf.structured(SudokuConfig), raw, OmegaConf.from_dotlist(list(overrides)))
+    return OmegaConf.to_object(merged)
 
 
 def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, orbit=None) -> dict:
@@ -74,6 +81,7 @@ def realism(puzzles: np.ndarray, solutions: np.ndarray, ratings: np.ndarray, orb
         if top.any()
         else "-",
         "orbit buckets %": "/".join(f"{100 * s:.0f}" for s in shares),
+        "minimal %": f"{100 * np.mean([len(spare_clues(p, SHAPE_9)) == 0 for p in puzzles]):.0f}",
         "givens mean (min-max)": f"{givens.mean():.1f} ({givens.min()}-{givens.max()})",
         "givens histogram %": "/".join(
             f"{100 * np.mean((givens >= lo) & (givens <= hi)):.0f}" for lo, hi in GIVENS_BINS
@@ -91,6 +99,7 @@ def print_table(columns: dict[str, dict]) -> None:
         "rating stored / orbit": "mean rating stored / orbit",
         ">=51 stored / orbit": ">=51 (stored) bucket: stored / orbit mean",
         "orbit buckets %": "orbit buckets 0/1-2/3-10/11-50/>=51 %",
+        "minimal %": "minimal puzzles (no spare clue) %",
         "givens mean (min-max)": "givens mean (min-max)",
         "givens histogram %": "givens " + "/".join(f"{lo}-{hi}" for lo, hi in GIVENS_BINS) + " %",
         "puzzles_per_cpu_s": "puzzles per CPU-second",
@@ -150,25 +159,59 @@ def measure(
     }
 
 
+def dataset_splits(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(puzzles, solutions, stored ratings) of each split's original puzzles, digits 0 = blank."""
+    import polars as pl
+
+    from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN
+
+    out = {}
+    for split in ("train", "test"):
+        df = pl.read_parquet(data_dir / f"{split}.parquet").filter(~pl.col("augmented"))
+        digits = [np.stack(df[c].to_numpy()).astype(np.int64) - BLANK_TOKEN for c in ("inputs", "labels")]
+        out[split] = (digits[0].clip(min=0), digits[1], df["rating"].to_numpy())
+    return out
+
+
+def audit_dataset(data_dir: Path, table: dict) -> None:
+    splits = dataset_splits(data_dir)
+    orbits = {}
+    for split, (puzzles, solutions, ratings) in splits.items():
+        t0 = time.process_time()
+        table[f"ours {split}"] = realism(puzzles, solutions, ratings) | {"puzzles_per_cpu_s": "-"}
+        orbits[split] = set(grid_orbit_classes(solutions, SHAPE_9))
+        print(f"{split}: {len(puzzles)} puzzles audited in {time.process_time() - t0:.0f} CPU-s", flush=True)
+    print(f"solution-grid orbits shared by train and test: {len(orbits['train'] & orbits['test'])}")
+    print_table(table)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--count", type=int, default=50, help="puzzles in the timed run")
     p.add_argument("--warmup", type=int, default=100, help="puzzles in the warm-up run (compile + bootstrap)")
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
     p.add_argument("--profile", default="", help="take the sudoku rules from profiles/PROFILE.yaml")
+    p.add_argument(
+        "-S", "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="with --profile: change one key of its sudoku section, e.g. -S minimal=true",
+    )  # fmt: skip
     p.add_argument("--mix", choices=sorted(MIXES), default="official")
     p.add_argument("--grid-orbits", action="store_true", help="one puzzle per solution grid up to symmetry")
     p.add_argument("--workers", type=int, default=1, help="processes (with --shard-size)")
     p.add_argument("--shard-size", type=int, default=0, help="puzzles per shard (0 = one stream)")
     p.add_argument("--realism", action="store_true", help="print the variety / orbit-difficulty table")
+    p.add_argument("--dataset", type=Path, help="audit this generated sudoku dataset instead of generating")
     a = p.parse_args()
-    cfg = profile_config(a.profile) if a.profile else None
+    cfg = profile_config(a.profile, a.set) if a.profile else None
     table = {}
-    if a.realism and OFFICIAL_TRAIN.is_file():
+    if (a.realism or a.dataset) and OFFICIAL_TRAIN.is_file():
         off = read_csv(str(OFFICIAL_TRAIN), SHAPE_9)
         table["official train"] = realism(off.puzzles, off.solutions, np.asarray(off.ratings)) | {
             "puzzles_per_cpu_s": "-"
         }
+    if a.dataset:
+        audit_dataset(a.dataset, table)
+        return
     rates = []
     for seed in a.seed:
         m = measure(a.count, a.warmup, seed, a.mix, a.grid_orbits, cfg, a.workers, a.shard_size)

@@ -36,6 +36,11 @@ def test_each_trm_profile_gives_the_trm_papers_model_and_recipe(path):
         assert whole.for_family(other).model == before.for_family(other).model
     assert params.train.weight_decay == pytest.approx(0.1 if dataset == "arc" else 1.0)
     assert cfg.token_mixer == ("mlp" if dataset == "sudoku" else "attention")
+    # the HRM paper profile's data, so the two recurrences are compared on the same puzzles
+    hrm = load_params(
+        ROOT / "params.yaml", check_profile(ROOT / "params.yaml", ROOT / f"profiles/paper-{dataset}.yaml")
+    )
+    assert getattr(whole, dataset) == getattr(hrm, dataset)
 
 
 PAPER = sorted(p for p in PROFILES if p.stem in {f"paper-{f}" for f in ("sudoku", "maze", "arc")})

@@ -15,6 +15,7 @@ from hrm_pipeline.data.sudoku import (
     canonical_key,
     check_variety,
 )
+from hrm_pipeline.data.sudoku.api import spare_clues
 from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN
 from hrm_pipeline.data.sudoku.generate import SearchParams, bucket_quota, orbit_bucket, orbit_rating
 from hrm_pipeline.data.sudoku.shards import generate_sharded
@@ -127,3 +128,26 @@ def test_validate_refuses_two_train_puzzles_on_one_grid_orbit(tables):
     bad = train.with_columns(token_array(labels, labels.shape[1]).alias("labels"))
     with pytest.raises(ValidationFailed, match="share a solution grid up to symmetry"):
         check_variety(tables.meta, {"train": bad, "test": tables.splits["test"]})
+
+
+def test_minimal_rule_refuses_puzzles_with_a_spare_clue_and_keeps_the_orbit_mix():
+    """`minimal`: official puzzles that need a guess have no clue uniqueness can spare; ours neither."""
+    rules = SearchParams(grid_orbits=True, orbit_buckets=True, near_clues=2, minimal=True)
+    gen = MixGenerator(SHAPE_9, np.random.default_rng(11), edges=EDGES, params=rules)
+    out = list(gen.generate(12, SHARES))
+    for p in out:
+        assert spare_clues(p.puzzle, SHAPE_9).size == 0
+        a = analyse(p.puzzle, SHAPE_9)
+        assert a.solutions == 1 and np.array_equal(a.solution, p.solution)
+        assert analyse(p.puzzle, SHAPE_9, limit=1).rating == p.rating
+    counts = np.bincount([orbit_bucket(orbit_rating(p.puzzle, SHAPE_9), EDGES) for p in out], minlength=4)
+    assert counts.tolist() == np.bincount(bucket_quota(12, SHARES), minlength=4).tolist()
+
+
+def test_lineages_start_from_minimal_puzzles_with_at_least_start_givens_clues():
+    gen = MixGenerator(SHAPE_9, np.random.default_rng(2), params=SearchParams(start_givens=25))
+    for _ in range(4):
+        p = gen._fresh()
+        assert np.count_nonzero(p.puzzle) >= 25 and spare_clues(p.puzzle, SHAPE_9).size == 0
+        a = analyse(p.puzzle, SHAPE_9, limit=1)
+        assert np.array_equal(a.solution, p.solution) and a.rating == p.rating

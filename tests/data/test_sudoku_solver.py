@@ -18,7 +18,7 @@ from hrm_pipeline.data.sudoku import (
     solve,
     valid_grids,
 )
-from hrm_pipeline.data.sudoku.api import parse
+from hrm_pipeline.data.sudoku.api import parse, spare_clues
 
 # A puzzle solved by singles alone (no guess needed): a full grid with a few cells blanked.
 SOLVED = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
@@ -124,3 +124,22 @@ def test_forbidding_the_known_digit_finds_the_other_solution_or_proves_uniquenes
     full = p.solution.copy()
     full[0] = 0
     assert analyse(full, SHAPE_9, limit=1, forbid_cell=0, forbid_digit=int(p.solution[0])).solutions == 0
+
+
+def test_spare_clues_are_exactly_those_uniqueness_does_not_need():
+    rng = np.random.default_rng(5)
+    p = random_puzzle(SHAPE_9, rng)  # minimal by construction
+    assert spare_clues(p.puzzle, SHAPE_9).size == 0
+    blank = int(np.flatnonzero(p.puzzle == 0)[0])
+    padded = p.puzzle.copy()
+    padded[blank] = p.solution[blank]
+    spare = spare_clues(padded, SHAPE_9)
+    assert blank in spare  # the added clue can go again
+    for cell in spare:  # and each listed clue really can: one solution without it
+        g = padded.copy()
+        g[cell] = 0
+        assert analyse(g, SHAPE_9).solutions == 1
+    for cell in set(np.flatnonzero(padded).tolist()) - set(spare.tolist()):
+        g = padded.copy()
+        g[cell] = 0
+        assert analyse(g, SHAPE_9).solutions == 2

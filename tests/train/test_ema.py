@@ -1,4 +1,4 @@
-"""EMA of the weights (train.ema_decay): the average itself, what evaluation and model.pt use, exact resume."""
+"""EMA of the weights (train.ema_decay): the average, what evaluation and model.pt use, exact resume."""
 
 import copy
 
@@ -46,7 +46,9 @@ def test_ema_decay_outside_0_1_is_refused():
 def test_evaluation_and_model_pt_use_the_ema_and_the_checkpoint_holds_both(toy_data, tmp_path, tiny_cfg):
     train_data, test_data = toy_data
     model_cfg = tiny_cfg()
-    result = train(model_cfg, short_train_config(max_steps=6, ema_decay=DECAY), train_data, test_data, tmp_path)
+    result = train(
+        model_cfg, short_train_config(max_steps=6, ema_decay=DECAY), train_data, test_data, tmp_path
+    )
     shipped = ckpt.load(result.model_path)["model"]
     saved = ckpt.load(tmp_path / ckpt.CHECKPOINT_NAME)
     live, average = saved["model"], saved["train_state"]["ema"]

@@ -1,6 +1,7 @@
-"""Exponential moving average of the trainable weights (TRM evaluates and ships the EMA at decay 0.999).
+"""Exponential moving average of the trainable weights (TRM evaluates and ships the EMA, decay 0.999).
 
-After every optimizer step each shadow tensor moves toward its weight: ``shadow += (1 - decay) * (w - shadow)``.
+After every optimizer step each shadow tensor moves toward its weight:
+``shadow += (1 - decay) * (w - shadow)``.
 Only the dense trainable parameters are averaged; buffers (the puzzle-embedding table, RoPE tables) are taken
 from the live model when the EMA weights are put into a model, as the TRM paper's EMA does.
 

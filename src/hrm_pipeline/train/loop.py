@@ -37,9 +37,9 @@ callbacks get (MLflow, curves), so no NaN reaches a logged curve (0 would read a
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field

@@ -47,6 +47,25 @@ def analyse(
     return Analysis(int(nsol), int(first), sol)
 
 
+def clue_needed(grid: np.ndarray, cell: int, shape: Shape = SHAPE_9) -> bool:
+    """Whether the unique puzzle ``grid`` loses its uniqueness without the clue at ``cell``.
+
+    Any other solution of the puzzle without that clue differs from the known one exactly there, so one
+    search for a solution with another digit in the cell answers it.
+    """
+    g = np.array(grid, dtype=np.int64).reshape(-1)
+    d = int(g[cell])
+    g[cell] = 0
+    return analyse(g, shape, limit=1, forbid_cell=int(cell), forbid_digit=d).solutions > 0
+
+
+def spare_clues(grid: np.ndarray, shape: Shape = SHAPE_9) -> np.ndarray:
+    """Clue cells of the unique puzzle ``grid`` that could each go without losing uniqueness (none: minimal
+    puzzle)."""
+    cells = np.flatnonzero(np.asarray(grid).reshape(-1))
+    return np.array([c for c in cells if not clue_needed(grid, int(c), shape)], dtype=np.int64)
+
+
 def rate(puzzle: str, shape: Shape = SHAPE_9) -> int:
     """Guesses until the FIRST solution (Sudoku-Extreme's difficulty); all guesses made if none exists."""
     return analyse(parse(puzzle, shape), shape, limit=1).rating

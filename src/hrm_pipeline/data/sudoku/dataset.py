@@ -57,6 +57,12 @@ class SudokuConfig:
     bucket_by_orbit: bool = False
     # No two puzzles within this many clues of each other up to symmetry (see sudoku/variety.py); 0 = off.
     near_clues: int = 0
+    # Every generated puzzle minimal (no clue can go without losing uniqueness), as every official
+    # Sudoku-Extreme puzzle that needs a guess is (981 of the 1000-puzzle train sample are minimal).
+    minimal: bool = False
+    # > 0: local-search lineages start from top-down minimal puzzles of at least this many clues (0:
+    # bottom-up, ~23.6 clues); a clue swap keeps the count, so this moves the givens histogram.
+    start_givens: int = 0
     # Generation in shards of this many puzzles, each from its own child seed (0 = one stream): the output
     # depends on seed and shard size only, so `workers` processes give the same data as one.
     shard_size: int = 0
@@ -173,6 +179,8 @@ def search_params(cfg: SudokuConfig) -> SearchParams:
         grid_orbits=cfg.distinct_grid_orbits,
         orbit_buckets=cfg.bucket_by_orbit,
         near_clues=cfg.near_clues,
+        minimal=cfg.minimal,
+        start_givens=cfg.start_givens,
     )
 
 
