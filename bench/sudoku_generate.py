@@ -163,13 +163,12 @@ def dataset_splits(data_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np
     """(puzzles, solutions, stored ratings) of each split's original puzzles, digits 0 = blank."""
     import polars as pl
 
-    from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN
+    from hrm_pipeline.data.sudoku.dataset import _digits  # the token decoding validate uses
 
     out = {}
     for split in ("train", "test"):
         df = pl.read_parquet(data_dir / f"{split}.parquet").filter(~pl.col("augmented"))
-        digits = [np.stack(df[c].to_numpy()).astype(np.int64) - BLANK_TOKEN for c in ("inputs", "labels")]
-        out[split] = (digits[0].clip(min=0), digits[1], df["rating"].to_numpy())
+        out[split] = (_digits(df, "inputs"), _digits(df, "labels"), df["rating"].to_numpy())
     return out
 
 

@@ -156,12 +156,17 @@ def random_puzzle(shape: Shape, rng: np.random.Generator) -> Puzzle:
             continue
         break
     solution = a.solution.copy()
-    for cell in rng.permutation(np.flatnonzero(grid)):
-        d = grid[cell]
-        grid[cell] = 0
-        if analyse(grid, shape).solutions != 1:
-            grid[cell] = d
+    grid = drop_spare_clues(grid, shape, rng)
     return Puzzle(grid, solution, analyse(grid, shape, limit=1).rating)
+
+
+def drop_spare_clues(grid: np.ndarray, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """A minimal puzzle inside the unique puzzle ``grid``: its clues dropped in random order while unique."""
+    grid = grid.copy()
+    for cell in rng.permutation(np.flatnonzero(grid)):
+        if not clue_needed(grid, int(cell), shape):
+            grid[cell] = 0
+    return grid
 
 
 def bucket_quota(count: int, shares: list[float]) -> np.ndarray:
@@ -577,11 +582,8 @@ class MixGenerator:
                 p, tries = random_puzzle(self.shape, self.rng), 0
                 continue
             tries += 1
-            grid = p.solution.copy()
-            for cell in self.rng.permutation(self.shape.cells):
-                self.solves += 1
-                if not clue_needed(grid, int(cell), self.shape):
-                    grid[cell] = 0
+            grid = drop_spare_clues(p.solution, self.shape, self.rng)  # top-down from the full grid
+            self.solves += self.shape.cells
             p = Puzzle(grid, p.solution, self._rate(grid))
         return p
 
