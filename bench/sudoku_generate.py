@@ -5,8 +5,8 @@ Usage: OMP_NUM_THREADS=1 .venv/bin/python bench/sudoku_generate.py [--profile pa
 The generator is single-threaded; CPU time is what one core spends. Without --shard-size the warm-up run
 (numba compilation and the one-off bootstrap of a hard seed pool from random puzzles) is timed apart from
 the steady-state run. With --shard-size every shard bootstraps its own pool (that is the price of output
-that does not depend on the worker count), so the sharded figure includes it. Several seeds show the
-run-to-run spread.
+that does not depend on the worker count), so the sharded figure includes it. A profile with a givens
+mix (paper-sudoku) is always sharded: one stratum per givens band. Several seeds show the run-to-run spread.
 
 --profile P:    the sudoku section of profiles/P.yaml (-S KEY=VALUE changes one of its keys, e.g. the
                 strict realism of -S minimal=true -S start_givens=25; paper-sudoku: orbit-bucketed official
@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 from hrm_pipeline.data.sudoku import SHAPE_9, MixGenerator, SearchParams, SudokuConfig, analyse, read_csv
 from hrm_pipeline.data.sudoku.api import spare_clues
-from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES, search_params
+from hrm_pipeline.data.sudoku.dataset import DEFAULT_EDGES, DEFAULT_SHARES, search_params, strata
 from hrm_pipeline.data.sudoku.generate import (
     OFFICIAL_BUCKET_EDGES,
     OFFICIAL_BUCKET_SHARES,
@@ -130,11 +130,16 @@ def measure(
         params = SearchParams(grid_orbits=grid_orbits)
     else:
         edges, shares, params = cfg.bucket_edges, cfg.bucket_shares, search_params(cfg)
+        if cfg.givens_mix:  # generated per givens band: sharded, as `hrm generate` does it
+            shard_size = shard_size or cfg.shard_size
     rng = np.random.default_rng(seed)
     boot_cpu = 0.0
     t0, c0 = time.perf_counter(), time.process_time()
     if shard_size:
-        out = generate_sharded(SHAPE_9, rng, count, list(shares), list(edges), params, shard_size, workers)
+        out = generate_sharded(
+            SHAPE_9, rng, count, list(shares), list(edges), params, shard_size, workers,
+            strata=strata(cfg, params) if cfg else None,
+        )  # fmt: skip
         puzzles: list[Puzzle] = out.puzzles
         wall, cpu = time.perf_counter() - t0, out.cpu_s
     else:

@@ -16,7 +16,7 @@ from hrm_pipeline.data.sudoku import (
     check_variety,
 )
 from hrm_pipeline.data.sudoku.api import spare_clues
-from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN
+from hrm_pipeline.data.sudoku.dataset import BLANK_TOKEN, strata
 from hrm_pipeline.data.sudoku.generate import SearchParams, bucket_quota, orbit_bucket, orbit_rating
 from hrm_pipeline.data.sudoku.shards import generate_sharded
 from hrm_pipeline.data.sudoku.symmetry import apply_transform, random_transform
@@ -151,3 +151,51 @@ def test_lineages_start_from_minimal_puzzles_with_at_least_start_givens_clues():
         assert np.count_nonzero(p.puzzle) >= 25 and spare_clues(p.puzzle, SHAPE_9).size == 0
         a = analyse(p.puzzle, SHAPE_9, limit=1)
         assert np.array_equal(a.solution, p.solution) and a.rating == p.rating
+
+
+# two givens bands, weights 1:2, each with its own bucket shares (column totals = SHARES x 3)
+MIX = {"24": [1, 0, 1, 1], "27-28": [2, 3, 2, 2]}
+MIX_SHARES = [0.75, 0.75, 0.75, 0.75]
+
+
+def test_givens_mix_bands_hold_their_puzzles_and_bucket_shares_for_any_worker_count():
+    cfg = SudokuConfig(bucket_edges=EDGES, bucket_shares=MIX_SHARES, givens_mix=MIX, shard_size=6)
+    layers = strata(cfg, RULES)
+    runs = [
+        generate_sharded(
+            SHAPE_9, np.random.default_rng(5), 12, SHARES, EDGES, RULES, 6, workers, strata=layers
+        )
+        for workers in (1, 2)
+    ]
+    assert [p.puzzle.tolist() for p in runs[0].puzzles] == [p.puzzle.tolist() for p in runs[1].puzzles]
+    puzzles = runs[0].puzzles
+    givens = np.array([np.count_nonzero(p.puzzle) for p in puzzles])
+    low = givens == 24
+    assert ((givens == 24) | (givens == 27) | (givens == 28)).all()
+    assert low.sum() == 3  # 12 puzzles at weights 3:9
+    for in_band, row in ((low, MIX["24"]), (~low, MIX["27-28"])):
+        buckets = [orbit_bucket(p.orbit, EDGES) for p, keep in zip(puzzles, in_band, strict=True) if keep]
+        want = np.bincount(bucket_quota(int(in_band.sum()), row), minlength=len(EDGES))
+        assert np.bincount(buckets, minlength=len(EDGES)).tolist() == want.tolist()
+    assert not (low[:3].all() or low[-3:].all())  # shuffled: the order does not give the bands away
+    assert len({canonical_key(p.solution, SHAPE_9) for p in puzzles}) == 12
+
+
+@pytest.mark.parametrize(
+    ("change", "cause"),
+    [
+        (dict(shard_size=0), "needs sudoku.shard_size > 0"),
+        (dict(givens_mix={"x": [1, 1, 1, 1]}), "is not N or N-M"),
+        (dict(givens_mix={"28-27": [1, 1, 1, 1]}), "runs backwards"),
+        (dict(givens_mix={"16": [1, 1, 1, 1]}), "outside min_givens..max_givens"),
+        (dict(givens_mix={"24-26": [1, 1, 1, 1], "26": [1, 1, 1, 1]}), "bands overlap"),
+        (dict(givens_mix={"24": [1, 1, 1]}), "4 non-negative weights"),
+        (dict(givens_mix={"24": [2, 0, 1, 1]}), "bucket 0 totals 0.500 of the mix, bucket_shares says 0.250"),
+    ],
+)
+def test_givens_mix_refuses_a_bad_table_with_one_line(change, cause):
+    keys = (
+        dict(bucket_edges=EDGES, bucket_shares=SHARES, givens_mix={"24": [1, 1, 1, 1]}, shard_size=4) | change
+    )
+    with pytest.raises(ValueError, match=cause):
+        SudokuConfig(**keys)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandera.polars as pa
@@ -12,8 +12,15 @@ from tqdm import tqdm
 from hrm_pipeline.data.schema import REPORT_ROWS, ValidationFailed, row_check, table_schema
 from hrm_pipeline.data.storage import DatasetMeta, DatasetTables, token_array
 from hrm_pipeline.data.sudoku.api import analyse, parse
-from hrm_pipeline.data.sudoku.generate import MixGenerator, Puzzle, SearchParams, bucket_of, orbit_bucket
-from hrm_pipeline.data.sudoku.shards import generate_sharded
+from hrm_pipeline.data.sudoku.generate import (
+    TOP_DOWN_REACH,
+    MixGenerator,
+    Puzzle,
+    SearchParams,
+    bucket_of,
+    orbit_bucket,
+)
+from hrm_pipeline.data.sudoku.shards import Stratum, generate_sharded
 from hrm_pipeline.data.sudoku.solver import Shape
 from hrm_pipeline.data.sudoku.symmetry import apply_transform, canonical_key, random_transform
 from hrm_pipeline.data.sudoku.variety import near_duplicate_pairs
@@ -67,6 +74,55 @@ class SudokuConfig:
     # depends on seed and shard size only, so `workers` processes give the same data as one.
     shard_size: int = 0
     workers: int = 1  # processes generating shards (needs shard_size > 0); not part of the data
+    # Joint target of givens and buckets: givens band ("26" or "33-35") -> count per bucket (one per
+    # bucket_shares entry; relative weights, e.g. the official sample's counts). Each band is generated as its
+    # own stratum with seeds kept in the band (needs shard_size > 0); the bucket totals must agree with
+    # bucket_shares. Each band's lineages start at its low end (start_givens does not apply); 9x9 bands from
+    # 22-28 and 33-35 givens are measured to fill; fewer clues are rare in any generator. {} = one band,
+    # min_givens..max_givens, at bucket_shares.
+    givens_mix: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.givens_mix:
+            return
+        if self.shard_size <= 0:
+            raise ValueError("sudoku.givens_mix needs sudoku.shard_size > 0 (each givens band is sharded)")
+        k = len(self.bucket_shares)
+        bands = {band: givens_band(band) for band in self.givens_mix}
+        for band, (lo, hi) in bands.items():
+            if not self.min_givens <= lo <= hi <= self.max_givens:
+                raise ValueError(
+                    f"sudoku.givens_mix: band {band!r} is outside min_givens..max_givens "
+                    f"({self.min_givens}..{self.max_givens})"
+                )
+        seen_givens = [g for lo, hi in bands.values() for g in range(lo, hi + 1)]
+        if len(seen_givens) != len(set(seen_givens)):
+            raise ValueError("sudoku.givens_mix: bands overlap")
+        rows = [list(r) for r in self.givens_mix.values()]
+        if any(len(r) != k for r in rows) or np.min(rows) < 0 or np.sum(rows) <= 0:
+            raise ValueError(
+                f"sudoku.givens_mix: every band needs {k} non-negative weights (one per bucket), not all zero"
+            )
+        totals = np.sum(rows, axis=0) / np.sum(rows)
+        shares = np.asarray(self.bucket_shares, dtype=float) / sum(self.bucket_shares)
+        worst = int(np.argmax(np.abs(totals - shares)))
+        if abs(totals[worst] - shares[worst]) > 0.01:
+            raise ValueError(
+                f"sudoku.givens_mix: bucket {worst} totals {totals[worst]:.3f} of the mix, "
+                f"bucket_shares says {shares[worst]:.3f}"
+            )
+
+
+def givens_band(band: str) -> tuple[int, int]:
+    """``"26"`` -> (26, 26), ``"33-35"`` -> (33, 35); a one-line error for anything else."""
+    lo, _, hi = str(band).partition("-")
+    try:
+        bounds = (int(lo), int(hi or lo))
+    except ValueError:
+        raise ValueError(f"sudoku.givens_mix: band {band!r} is not N or N-M (givens)") from None
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"sudoku.givens_mix: band {band!r} runs backwards")
+    return bounds
 
 
 @dataclass
@@ -184,6 +240,20 @@ def search_params(cfg: SudokuConfig) -> SearchParams:
     )
 
 
+def strata(cfg: SudokuConfig, params: SearchParams) -> list[Stratum] | None:
+    """The givens mix as strata: per band, seeds kept in the band, lineages started at its low end (top-down
+    minimal puzzles reach ~26 clues; a band above is reached by clues added to them); None without a mix."""
+    if not cfg.givens_mix:
+        return None
+    out = []
+    for band, row in cfg.givens_mix.items():
+        lo, hi = givens_band(band)
+        start = min(lo, TOP_DOWN_REACH)
+        band_params = replace(params, min_givens=lo, max_givens=hi, band_pool=True, start_givens=start)
+        out.append(Stratum(band_params, [float(w) for w in row], float(sum(row))))
+    return out
+
+
 def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
     """Train and test tables: imported from CSV where configured, else generated; pure and seeded."""
     shape = _shape(cfg)
@@ -196,7 +266,7 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
     def sharded(rng: np.random.Generator, count: int, seen: set[str], avoid: set[bytes]):
         out = generate_sharded(
             shape, rng, count, list(cfg.bucket_shares), list(cfg.bucket_edges), params,
-            cfg.shard_size, cfg.workers, seen, avoid,
+            cfg.shard_size, cfg.workers, seen, avoid, strata(cfg, params),
         )  # fmt: skip
         return _split_of(out.puzzles, shape), out
 
@@ -257,7 +327,8 @@ def build_tables(cfg: SudokuConfig, *, progress: bool = True) -> DatasetTables:
         num_puzzle_identifiers=1,
         generator_version=GENERATOR_VERSION,
         seed=cfg.seed,
-        params={k: v for k, v in asdict(cfg).items() if k != "workers"},  # workers never change the data
+        # workers never change the data; an empty givens_mix is the data of before the key existed
+        params={k: v for k, v in asdict(cfg).items() if k != "workers" and (v or k != "givens_mix")},
         extra=extra
         | {
             "box_rows": shape.box_rows,
