@@ -6,7 +6,7 @@ The generator is single-threaded; CPU time is what one core spends. Without --sh
 (numba compilation and the one-off bootstrap of a hard seed pool from random puzzles) is timed apart from
 the steady-state run. With --shard-size every shard bootstraps its own pool (that is the price of output
 that does not depend on the worker count), so the sharded figure includes it. A profile with a givens
-mix (paper-sudoku) is always sharded: one stratum per givens band. Several seeds show the run-to-run spread.
+mix (paper-sudoku) is always sharded: one stratum per givens count. Several seeds show the run-to-run spread.
 
 --profile P:    the sudoku section of profiles/P.yaml (-S KEY=VALUE changes one of its keys, e.g. the
                 strict realism of -S minimal=true -S start_givens=25; paper-sudoku: orbit-bucketed official
@@ -130,7 +130,7 @@ def measure(
         params = SearchParams(grid_orbits=grid_orbits)
     else:
         edges, shares, params = cfg.bucket_edges, cfg.bucket_shares, search_params(cfg)
-        if cfg.givens_mix:  # generated per givens band: sharded, as `hrm generate` does it
+        if cfg.givens_mix:  # generated per givens count: sharded, as `hrm generate` does it
             shard_size = shard_size or cfg.shard_size
     rng = np.random.default_rng(seed)
     boot_cpu = 0.0

@@ -106,3 +106,16 @@ def test_cli_prints_dvc_args_and_names_unknown_profiles(tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip().startswith("hrm: no profile 'nope'")
     assert "Traceback" not in bad.stderr
     assert profile_path("paper-arc", ROOT / "profiles").name == "paper-arc.yaml"
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
+def test_each_profiles_dvc_args_parse_in_the_grammar_dvc_exp_run_reads(path):
+    """`dvc exp run $(hrm profile P)`: DVC parses -S with Hydra's override grammar, which takes a key part of
+    digits ("26") but not "33-35"; a key it refuses would stop the paper run before it starts."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from hrm_pipeline.profiles import dvc_set_args, profile_overrides
+
+    args = dvc_set_args(ROOT / "params.yaml", profile_overrides(path))
+    parsed = OverridesParser.create().parse_overrides(args)
+    assert [o.key_or_group for o in parsed] == [a.removeprefix("++").partition("=")[0] for a in args]

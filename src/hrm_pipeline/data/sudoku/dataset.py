@@ -74,34 +74,35 @@ class SudokuConfig:
     # depends on seed and shard size only, so `workers` processes give the same data as one.
     shard_size: int = 0
     workers: int = 1  # processes generating shards (needs shard_size > 0); not part of the data
-    # Joint target of givens and buckets: givens band ("26" or "33-35") -> count per bucket (one per
-    # bucket_shares entry; relative weights, e.g. the official sample's counts). Each band is generated as its
-    # own stratum with seeds kept in the band (needs shard_size > 0); the bucket totals must agree with
-    # bucket_shares. Each band's lineages start at its low end (start_givens does not apply); 9x9 bands from
-    # 22-28 and 33-35 givens are measured to fill; fewer clues are rare in any generator. {} = one band,
-    # min_givens..max_givens, at bucket_shares.
+    # Joint target of givens and buckets: givens count ("26") -> count per bucket (one per bucket_shares
+    # entry; relative weights, e.g. the official sample's counts). Each givens count is generated as its own
+    # stratum with seeds kept at that count (needs shard_size > 0); the bucket totals must agree with
+    # bucket_shares.
+    # Lineages start at min(givens, 26) clues (start_givens does not apply); 9x9 counts 22-28 and 33-35 are
+    # measured to fill, fewer clues are rare in any generator. Keys are single counts, not ranges: `dvc exp
+    # run -S` (Hydra's grammar) takes a key of digits, not "33-35". {} = one stratum at bucket_shares.
     givens_mix: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.givens_mix:
             return
         if self.shard_size <= 0:
-            raise ValueError("sudoku.givens_mix needs sudoku.shard_size > 0 (each givens band is sharded)")
+            raise ValueError("sudoku.givens_mix needs sudoku.shard_size > 0 (each givens count is sharded)")
+        counts = [mix_givens(key) for key in self.givens_mix]
+        if len(set(counts)) != len(counts):
+            raise ValueError("sudoku.givens_mix: a givens count appears twice")
+        outside = [g for g in counts if not self.min_givens <= g <= self.max_givens]
+        if outside:
+            raise ValueError(
+                f"sudoku.givens_mix: {outside[0]} givens is outside min_givens..max_givens "
+                f"({self.min_givens}..{self.max_givens})"
+            )
         k = len(self.bucket_shares)
-        bands = {band: givens_band(band) for band in self.givens_mix}
-        for band, (lo, hi) in bands.items():
-            if not self.min_givens <= lo <= hi <= self.max_givens:
-                raise ValueError(
-                    f"sudoku.givens_mix: band {band!r} is outside min_givens..max_givens "
-                    f"({self.min_givens}..{self.max_givens})"
-                )
-        seen_givens = [g for lo, hi in bands.values() for g in range(lo, hi + 1)]
-        if len(seen_givens) != len(set(seen_givens)):
-            raise ValueError("sudoku.givens_mix: bands overlap")
         rows = [list(r) for r in self.givens_mix.values()]
         if any(len(r) != k for r in rows) or np.min(rows) < 0 or np.sum(rows) <= 0:
             raise ValueError(
-                f"sudoku.givens_mix: every band needs {k} non-negative weights (one per bucket), not all zero"
+                f"sudoku.givens_mix: every givens count needs {k} non-negative weights (one per bucket), "
+                "not all zero"
             )
         totals = np.sum(rows, axis=0) / np.sum(rows)
         shares = np.asarray(self.bucket_shares, dtype=float) / sum(self.bucket_shares)
@@ -113,16 +114,11 @@ class SudokuConfig:
             )
 
 
-def givens_band(band: str) -> tuple[int, int]:
-    """``"26"`` -> (26, 26), ``"33-35"`` -> (33, 35); a one-line error for anything else."""
-    lo, _, hi = str(band).partition("-")
-    try:
-        bounds = (int(lo), int(hi or lo))
-    except ValueError:
-        raise ValueError(f"sudoku.givens_mix: band {band!r} is not N or N-M (givens)") from None
-    if bounds[0] > bounds[1]:
-        raise ValueError(f"sudoku.givens_mix: band {band!r} runs backwards")
-    return bounds
+def mix_givens(key: str) -> int:
+    """A ``givens_mix`` key as its givens count; a one-line error for anything but digits."""
+    if not str(key).isdigit():
+        raise ValueError(f'sudoku.givens_mix: key {key!r} is not a givens count (digits, e.g. "26")')
+    return int(key)
 
 
 @dataclass
@@ -241,16 +237,17 @@ def search_params(cfg: SudokuConfig) -> SearchParams:
 
 
 def strata(cfg: SudokuConfig, params: SearchParams) -> list[Stratum] | None:
-    """The givens mix as strata: per band, seeds kept in the band, lineages started at its low end (top-down
-    minimal puzzles reach ~26 clues; a band above is reached by clues added to them); None without a mix."""
+    """The givens mix as strata: per givens count, seeds kept at it, lineages started there (top-down minimal
+    puzzles reach ~26 clues; a count above is reached by clues added to them); None without a mix."""
     if not cfg.givens_mix:
         return None
     out = []
-    for band, row in cfg.givens_mix.items():
-        lo, hi = givens_band(band)
-        start = min(lo, TOP_DOWN_REACH)
-        band_params = replace(params, min_givens=lo, max_givens=hi, band_pool=True, start_givens=start)
-        out.append(Stratum(band_params, [float(w) for w in row], float(sum(row))))
+    for key, row in cfg.givens_mix.items():
+        g = mix_givens(key)
+        at_g = replace(
+            params, min_givens=g, max_givens=g, givens_pool=True, start_givens=min(g, TOP_DOWN_REACH)
+        )
+        out.append(Stratum(at_g, [float(w) for w in row], float(sum(row))))
     return out
 
 

@@ -80,11 +80,11 @@ class SearchParams:
     # clues dropped in random order while unique: 24.4 clues on average against 23.6 bottom-up, measured);
     # 0: bottom-up random_puzzle. A clue swap keeps the count, so the start sets the lineage's givens.
     start_givens: int = 0
-    # Seeds only from [min_givens, max_givens]: the givens band of one stratum of a givens mix (shards.py).
+    # Seeds only from [min_givens, max_givens]: the givens of one stratum of a givens mix (shards.py).
     # Without it the pool drifts to fewer clues (a dropped spare clue makes a puzzle harder, and the pool
-    # keeps the hardest), so a band above the drift would only be reached by added clues, which halve the
-    # rating.
-    band_pool: bool = False
+    # keeps the hardest), so a givens count above the drift would only be reached by added clues, which
+    # halve the rating.
+    givens_pool: bool = False
     # Children on other grids kept per clue swap (each costs a rating; a swap can offer dozens).
     grid_steps: int = 4
     # Orbit bucketing: the orbit rating costs ~17 ratings, so a candidate is orbit-rated only when an estimate
@@ -107,8 +107,8 @@ class Puzzle:
 
 
 # Top-down minimal puzzles (a full grid's clues dropped in random order while unique) rarely keep more clues
-# than this (24.4 on average, measured on 300): a lineage for a higher givens band starts here and reaches the
-# band by added clues.
+# than this (24.4 on average, measured on 300): a lineage for a higher givens count starts here and reaches
+# it by added clues.
 TOP_DOWN_REACH = 26
 
 # Images rated per orbit rating: the std of the rating over orientations is ~10 guesses, so 16 images give
@@ -300,7 +300,7 @@ class MixGenerator:
     def _remember(self, p: Puzzle) -> None:
         """Keep the hardest puzzles as seeds; a newcomer replaces the weakest seed if it scores as high."""
         pr = self.params
-        if pr.band_pool and not pr.min_givens <= np.count_nonzero(p.puzzle) <= pr.max_givens:
+        if pr.givens_pool and not pr.min_givens <= np.count_nonzero(p.puzzle) <= pr.max_givens:
             return
         # with grid orbits a closed grid's seed still steps onto other grids (and its canonical key would
         # cost ~5 ms per candidate)

@@ -5,10 +5,10 @@ changes how fast the same puzzles come. Shards cannot see each other: a puzzle (
 grid) that repeats one of an earlier shard or of ``seen`` / ``avoid`` is dropped at the join, and top-up
 shards from the next child seeds replace it (for 9x9 a repeat practically never happens).
 
-A split may come in strata (:class:`Stratum`): givens bands, each with its own bucket shares and share of the
+A split may come in strata (:class:`Stratum`): givens counts, each with its own bucket shares and share of the
 split (a givens mix, see ``SudokuConfig.givens_mix``). Every shard belongs to one stratum, a top-up stays in
 the stratum it replaces, and the joined split is shuffled (a seeded shuffle) so that its order says nothing
-of the bands.
+of the strata.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class ShardJob:
 
 @dataclass
 class Stratum:
-    """Part of a split: its search settings (a givens band is ``params.min_givens..max_givens``), its bucket
+    """Part of a split: its search settings (its givens: ``params.min_givens..max_givens``), its bucket
     shares, and its weight (share of the split)."""
 
     params: SearchParams
@@ -154,7 +154,7 @@ def generate_sharded(
     finally:
         if pool:
             pool.shutdown()
-    if len(strata) > 1:  # joined band after band: shuffle, seeded by the same root
+    if len(strata) > 1:  # joined stratum after stratum: shuffle, seeded by the same root
         order = np.random.default_rng(root.spawn(1)[0]).permutation(len(out.puzzles))
         out.puzzles = [out.puzzles[i] for i in order]
     return out
