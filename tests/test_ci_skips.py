@@ -35,11 +35,11 @@ def suite(tmp_path):
     return root
 
 
-def run(root: Path, ci: str | None) -> subprocess.CompletedProcess:
+def run(root: Path, ci: str | None, workers: int = 0) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:
         env["CI"] = ci
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests"]
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", str(workers), "tests"]
     return subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -51,8 +51,10 @@ def test_locally_a_missing_dependency_skips_with_its_reason_and_is_listed_last(s
     assert "SKIPPED tests/test_x.py::test_on_a_gpu: needs a CUDA device" in summary
 
 
-def test_in_ci_a_missing_dependency_fails_but_a_gpu_test_may_skip(suite):
-    out = run(suite, "true")
+@pytest.mark.parametrize("workers", [0, 2], ids=["one process", "two xdist workers"])
+def test_in_ci_a_missing_dependency_fails_but_a_gpu_test_may_skip(suite, workers):
+    """scripts/test.sh runs the suite on pytest-xdist workers: the skip list must come back from them."""
+    out = run(suite, "true", workers)
     assert out.returncode == 1, out.stdout
     assert "1 passed, 1 skipped, 1 error" in out.stdout
     summary = out.stdout.split("skipped tests (2)")[1]

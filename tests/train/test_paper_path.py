@@ -167,8 +167,15 @@ def test_compiled_training_matches_eager_including_puzzle_embeddings(paper_data,
     # The puzzle embeddings were updated (sign-SGD) and identically: a sign flip would move a value by 2 lr.
     assert not torch.equal(a["puzzle_emb.weight"], initial["puzzle_emb.weight"])
     torch.testing.assert_close(b["puzzle_emb.weight"], a["puzzle_emb.weight"], rtol=0, atol=1e-3)
+    # Adam-atan2's first steps are sign-like too: a near-zero gradient whose sign the fused kernels flip moves
+    # its weight by up to 2 lr per step (measured: 1 of 12288 qkv weights, 6e-3 after 3 steps at lr 3e-3,
+    # on one CPU and not another). Such flips are allowed, one per thousand at most; everything else is close.
+    lr, steps = paper_train_config().lr, base["max_steps"]
     for key in a:
-        torch.testing.assert_close(b[key].float(), a[key].float(), rtol=2e-2, atol=2e-3, msg=key)
+        gap = (b[key].float() - a[key].float()).abs()
+        off = gap > 2e-3 + 2e-2 * a[key].float().abs()
+        assert off.sum() <= max(1, gap.numel() // 1000), (key, int(off.sum()), gap.max())
+        assert gap.max() <= 2 * lr * steps + 2e-3, (key, gap.max())
 
 
 # -- evaluation sharded over two gloo ranks ------------------------------------------------------------------
