@@ -197,7 +197,7 @@ def _from_registry(args: argparse.Namespace, params):
 
     from hrm_pipeline.errors import InputError
     from hrm_pipeline.serving import HRMPuzzleModel
-    from hrm_pipeline.tracking.connection import bounded_requests, first_line, resolve_uri
+    from hrm_pipeline.tracking.connection import bounded_requests, first_line, resolve_uri, use_store
     from hrm_pipeline.tracking.registry import champion_uri
 
     # The family's own champion (hrm-<family>, with its families.<family>.registry overrides).
@@ -212,7 +212,7 @@ def _from_registry(args: argparse.Namespace, params):
     if uri.startswith("models:/") and local_db is not None and not local_db.is_file():
         raise InputError(f"cannot load model {uri}: no MLflow store at {local_db} ({hint})")
     # The registry follows the tracking URI; setting a registry URI too would outlive this call in-process.
-    mlflow.set_tracking_uri(store)
+    use_store(store)
     try:
         with bounded_requests(params.tracking):
             loaded = mlflow.pyfunc.load_model(uri)

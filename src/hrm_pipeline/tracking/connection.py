@@ -71,10 +71,24 @@ def bounded_requests(cfg: TrackingConfig) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def use_store(uri: str) -> None:
+    """Point MLflow's fluent API (pyfunc.log_model / load_model) at ``uri`` for this process.
+
+    ``mlflow.set_tracking_uri`` (MLflow 3) also exports ``MLFLOW_TRACKING_URI``, which :func:`resolve_uri`
+    reads as the user's own choice: a later config in the same process (a flow, a notebook) would be sent to
+    this store, and so would every child process. The environment is left as it was."""
+    before = os.environ.get(ENV_URI)
+    mlflow.set_tracking_uri(uri)
+    if before is None:
+        os.environ.pop(ENV_URI, None)
+    else:
+        os.environ[ENV_URI] = before
+
+
 def connect(cfg: TrackingConfig) -> tuple[MlflowClient, str]:
     """A client for the resolved store, checked to answer; TrackingUnavailable (one line) if it does not."""
     uri = resolve_uri(cfg)
-    mlflow.set_tracking_uri(uri)  # the fluent API (pyfunc.log_model) must use the same store
+    use_store(uri)  # the fluent API (pyfunc.log_model) must use the same store
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     try:
         with bounded_requests(cfg):
