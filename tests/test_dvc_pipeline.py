@@ -126,6 +126,10 @@ def test_whole_chain_registers_a_champion_and_reruns_only_what_changed(tmp_path,
     import mlflow.pyfunc
     from mlflow.tracking import MlflowClient
 
+    # Set, not only exported: a URI an earlier test of this process set with mlflow.set_tracking_uri wins over
+    # the variable (pytest-xdist runs test files in varying orders in one process).
+    mlflow.set_tracking_uri(mlflow_server.uri)
+
     client = MlflowClient(mlflow_server.uri, mlflow_server.uri)
     first_versions = {}
     for family in FAMILIES:
