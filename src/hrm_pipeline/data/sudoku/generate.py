@@ -147,6 +147,11 @@ def bucket_of(rating: int, edges: list[int]) -> int:
     return int(np.searchsorted(np.asarray(edges), rating, side="right") - 1)
 
 
+def placed_bucket(p: Puzzle, edges: list[int], params: SearchParams) -> int:
+    """The bucket a generated puzzle was placed in: by orbit rating with ``orbit_buckets``, else as stored."""
+    return orbit_bucket(p.orbit, edges) if params.orbit_buckets else bucket_of(p.rating, edges)
+
+
 def random_puzzle(shape: Shape, rng: np.random.Generator) -> Puzzle:
     """A random minimal unique puzzle: add random consistent clues until unique, then drop spare ones."""
     n = shape.n

@@ -24,9 +24,8 @@ from hrm_pipeline.data.sudoku.generate import (
     MixGenerator,
     Puzzle,
     SearchParams,
-    bucket_of,
     bucket_quota,
-    orbit_bucket,
+    placed_bucket,
 )
 from hrm_pipeline.data.sudoku.solver import Shape
 from hrm_pipeline.data.sudoku.symmetry import canonical_key
@@ -132,7 +131,7 @@ def generate_sharded(
                     s,
                     frozenset(seen),
                     frozenset(avoid),
-                )  # fmt: skip
+                )
                 for (k, counts), s in zip(sizes, root.spawn(len(sizes)), strict=True)
             ]
             results = list(pool.map(run_shard, jobs)) if pool else [run_shard(j) for j in jobs]
@@ -141,7 +140,7 @@ def generate_sharded(
                 out.cpu_s += r.cpu_s
                 for p, g in zip(r.puzzles, r.grid_keys, strict=True):
                     if p.key in seen or g in avoid or (params.grid_orbits and g in out.grid_keys):
-                        missing[k, _bucket(p, edges, strata[k].params)] += 1
+                        missing[k, placed_bucket(p, edges, strata[k].params)] += 1
                         continue
                     seen.add(p.key)
                     out.puzzles.append(p)
@@ -173,7 +172,3 @@ def _deal(counts: np.ndarray, shard_size: int) -> list[tuple[int, np.ndarray]]:
             for i in range(0, len(dealt), shard_size)
         ]
     return out
-
-
-def _bucket(p: Puzzle, edges: list[int], params: SearchParams) -> int:
-    return orbit_bucket(p.orbit, edges) if params.orbit_buckets else bucket_of(p.rating, edges)
